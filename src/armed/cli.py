@@ -1,0 +1,90 @@
+"""The one entry point: ``armed train | eval | audit | data | report | export | ls | demo``.
+
+Each command is a thin wrapper: it parses options and calls the library function that does the work, so
+everything here is also usable from Python. Errors users can fix (unknown names, bad files) are printed as one
+line and exit with code 2; no stack trace.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import armed  # noqa: F401  (sets OMP_WAIT_POLICY before torch is imported)
+from armed.registry import ALL, RegistryError
+
+app = typer.Typer(
+    name="armed",
+    help="Reinforcement fine-tuning of (vision-)language models for medical reasoning: SFT → GRPO with rewards "
+    "that stay discriminative on open-ended medical answers, and the evaluation to measure it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """An error caused by input the user can fix: shown as one line, exit code 2."""
+
+
+@app.command("ls")
+def ls_command(
+    what: Annotated[str, typer.Argument(help=f"What to list: {', '.join(ALL)}, or 'all'.")] = "all",
+) -> None:
+    """List registered rewards, datasets, metrics, eval tasks, recipes or models with a one-line description."""
+    kinds = list(ALL) if what == "all" else [what]
+    for kind in kinds:
+        if kind not in ALL:
+            from armed.registry import did_you_mean
+
+            raise UserError(did_you_mean(kind, [*ALL, "all"], "registry"))
+        table = Table(title=kind, show_header=True, header_style="bold", title_justify="left")
+        table.add_column("name", style="cyan", no_wrap=True)
+        table.add_column("description")
+        for entry in ALL[kind].entries():
+            table.add_row(entry.name, entry.description)
+        console.print(table)
+
+
+@app.command("models")
+def models_command(
+    name: Annotated[str, typer.Argument(help="Model name: embedded name, local folder or hub id.")],
+) -> None:
+    """Resolve a model name to its local folder (converting an embedded model on first use) and print it."""
+    from armed.models import resolve
+
+    with console.status(f"resolving {name} ..."):
+        path = resolve(name)
+    console.print(str(path))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: runs the app and turns user errors into one line + exit code 2."""
+    from armed.models import ModelNotFoundError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except (UserError, RegistryError, ModelNotFoundError, FileNotFoundError, ValueError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
