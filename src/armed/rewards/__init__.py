@@ -1,0 +1,7 @@
+"""Rewards with TRL's signature ``f(prompts, completions, **columns) -> list[float | None]``.
+
+Importing this package imports every reward module, so :data:`armed.registry.REWARDS` lists them all.
+Extraction of the final answer lives in :mod:`armed.rewards.extract` (shared with evaluation).
+"""
+
+from armed.rewards import extract, rule, textual  # noqa: F401  (registration happens on import)

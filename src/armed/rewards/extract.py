@@ -2,8 +2,9 @@
 
 Completions arrive as plain strings or as chat messages (``[{"role": "assistant", "content": ...}]``). The
 preferred format is ``<think>…</think><answer>…</answer>``; small models rarely produce it, so extraction falls
-back, in order, to: an unclosed ``<answer>`` tag, "Answer: …" / "Final answer: …", "The answer is …", and the
-last non-empty line. Nothing here raises on malformed text.
+back, in order, to: an unclosed ``<answer>`` tag, ``\\boxed{…}``, "Answer: …" / "Final answer: …", "The answer
+is …", and the last non-empty line. Nothing here raises on malformed text (None, 1 MB strings, control
+characters, lone surrogates, unclosed or nested tags).
 
 >>> extract_answer("<think>air in pleural space</think><answer>Pneumothorax</answer>")
 'Pneumothorax'
@@ -11,44 +12,62 @@ last non-empty line. Nothing here raises on malformed text.
 'B) pneumothorax'
 >>> extract_option_letter("I think the answer is (C).", ["A", "B", "C", "D"])
 'C'
+>>> normalize("The X-ray shows a 3.5 cm mass!")
+'x ray shows 3.5 cm mass'
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_THINK = re.compile(r"<think>(.*?)</think>", re.S | re.I)
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
-_ANSWER_OPEN = re.compile(r"<answer>(.*)$", re.S | re.I)
-_STRICT = re.compile(r"^\s*<think>(?:(?!</?think>|</?answer>).)*</think>\s*<answer>(?:(?!</?answer>|</?think>).)*</answer>\s*$",
-                     re.S | re.I)
-_TAG = re.compile(r"</?\s*(think|answer)\s*>", re.I)
-_ANSWER_CUE = re.compile(
-    r"(?:final answer|answer|diagnosis|conclusion)\s*(?:is)?\s*[:：]\s*(.+)", re.I)
-_ANSWER_IS = re.compile(r"\b(?:the )?(?:final |correct )?answer is\s*[:：]?\s*(.+)", re.I)
-_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_CHARS = 20_000  # longer completions are cut before regex work, so a 1 MB completion stays cheap
 
-MAX_CHARS = 20_000  # longer completions are cut before regex work; a 1 MB completion must stay cheap
+_THINK = re.compile(r"<\s*think\s*>(.*?)<\s*/\s*think\s*>", re.S | re.I)
+_ANSWER = re.compile(r"<\s*answer\s*>(.*?)<\s*/\s*answer\s*>", re.S | re.I)
+_ANSWER_OPEN = re.compile(r"<\s*answer\s*>(.*)$", re.S | re.I)
+_TAG = re.compile(r"<\s*/?\s*(?:think|answer)\s*>", re.I)
+# Exactly one think block then one answer block, with no tags inside either and nothing around them.
+_STRICT = re.compile(
+    r"^\s*<think>(?:(?!</?think>|</?answer>).)*</think>\s*<answer>(?:(?!</?answer>|</?think>).)*</answer>\s*$",
+    re.S | re.I,
+)
+_BOXED = re.compile(r"\\boxed\{([^{}]{1,500})\}")
+_ANSWER_CUE = re.compile(r"(?:final answer|answer|diagnosis|conclusion)\s*(?:is)?\s*[:：]\s*(.+)", re.I)
+_ANSWER_IS = re.compile(r"\b(?:the )?(?:final |correct )?answer is\s*[:：]?\s*(.+)", re.I)
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 
 
 def completion_to_text(completion: Any) -> str:
-    """The assistant text of a completion: a string, a message dict, or a list of messages (last assistant)."""
-    if completion is None:
+    """The assistant text of a completion: a string, a message dict, or a list of messages (last assistant).
+
+    >>> completion_to_text([{"role": "assistant", "content": "yes"}])
+    'yes'
+    """
+    try:
+        if completion is None:
+            return ""
+        if isinstance(completion, str):
+            text = completion
+        elif isinstance(completion, bytes):
+            text = completion.decode("utf-8", "replace")
+        elif isinstance(completion, dict):
+            text = _content_text(completion.get("content"))
+        elif isinstance(completion, (list, tuple)):
+            parts = [m for m in completion if isinstance(m, dict)]
+            if not parts:  # a list of strings: join them
+                text = "\n".join(m for m in completion if isinstance(m, str))
+            else:
+                assistant = [m for m in parts if m.get("role", "assistant") == "assistant"]
+                chosen = assistant or parts
+                text = _content_text(chosen[-1].get("content"))
+        else:
+            text = str(completion)
+    except Exception:  # a hostile __str__ or odd container: treat as no text rather than crash a training step
         return ""
-    if isinstance(completion, str):
-        text = completion
-    elif isinstance(completion, dict):
-        text = _content_text(completion.get("content"))
-    elif isinstance(completion, (list, tuple)):
-        parts = [m for m in completion if isinstance(m, dict)]
-        assistant = [m for m in parts if m.get("role", "assistant") == "assistant"]
-        chosen = assistant or parts
-        text = _content_text(chosen[-1].get("content")) if chosen else ""
-    else:
-        text = str(completion)
     return clean_text(text)
 
 
@@ -62,8 +81,12 @@ def _content_text(content: Any) -> str:
     return str(content)
 
 
-def clean_text(text: str) -> str:
-    """Valid, bounded text: lone surrogates replaced, control characters dropped, length capped."""
+def clean_text(text: Any) -> str:
+    """Valid, bounded text: length capped, lone surrogates replaced, control and zero-width characters blanked."""
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        text = str(text)
     text = text[:MAX_CHARS]
     text = text.encode("utf-8", "replace").decode("utf-8", "replace")
     return _CTRL.sub(" ", text)
@@ -73,14 +96,20 @@ def clean_text(text: str) -> str:
 class Parsed:
     """What extraction found in one completion."""
 
-    text: str
-    think: str | None
+    text: str  # the cleaned completion text
+    think: str | None  # the content of the first closed <think> block
     answer: str | None  # the final answer, or None when nothing answer-like was found
     strict: bool  # exactly one <think>…</think> followed by one <answer>…</answer>, nothing around them
     tagged: bool  # the answer came from a closed <answer> tag
 
 
 def parse(completion: Any) -> Parsed:
+    """Parse one completion (string or chat messages) into reasoning and final answer.
+
+    >>> p = parse("<think>x</think><answer>yes</answer>")
+    >>> (p.think, p.answer, p.strict, p.tagged)
+    ('x', 'yes', True, True)
+    """
     text = completion_to_text(completion)
     think_m = _THINK.search(text)
     think = think_m.group(1).strip() if think_m else None
@@ -92,18 +121,28 @@ def parse(completion: Any) -> Parsed:
     return Parsed(text, think, _fallback_answer(text), strict, False)
 
 
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
 def _fallback_answer(text: str) -> str | None:
     m = _ANSWER_OPEN.search(text)
     if m:
-        tail = _TAG.sub(" ", m.group(1)).strip()
+        tail = _first_line(_TAG.sub(" ", m.group(1)))
         if tail:
-            return tail.splitlines()[0].strip() or None
+            return tail
     body = _THINK.sub(" ", text)  # prefer what comes after the reasoning
     body = _TAG.sub(" ", body)
+    boxed = _BOXED.findall(body)
+    if boxed and boxed[-1].strip():
+        return boxed[-1].strip()
     for pattern in (_ANSWER_CUE, _ANSWER_IS):
         hits = pattern.findall(body)
         if hits:
-            ans = hits[-1].strip().splitlines()[0].strip()
+            ans = _first_line(hits[-1])
             if ans:
                 return ans
     lines = [ln.strip() for ln in body.splitlines() if ln.strip()]
@@ -116,40 +155,62 @@ def extract_answer(completion: Any) -> str | None:
 
 
 _LETTER_PATTERNS = (
-    r"^\s*\(?([{L}])\)?\s*(?:[.):,\-]|$|\s)",  # "B", "B.", "(B) text", "B) text"
-    r"(?i:answer|option|choice)\s*(?:is|:)?\s*\(?([{L}])\)?\b",  # "answer is (C)", "Option: D"
-    r"\(([{L}])\)",  # a lone "(C)" anywhere
+    # "B", "B.", "B)", "(B) text", "B: text", "**B**" at the start; a bare "A text" is not a letter (article).
+    r"^\W{0,3}\(?([{L}])\)?\**(?:[.):]|\s+[-–]\s|\s*$)",
+    r"^\(([{L}])\)",
+    # "answer is (C)", "Option: D", "choice B"
+    r"(?i:\banswer|\boption|\bchoice)\s*(?i:is)?\s*[:：]?\s*\(?([{L}])\)?(?![\w])",
 )
+_PAREN_LETTER = r"\(([{L}])\)"
 
 
-def extract_option_letter(answer: Any, letters: list[str] | tuple[str, ...] = ("A", "B", "C", "D")) -> str | None:
-    """The option letter a free-text answer commits to, if it names exactly one."""
+def extract_option_letter(answer: Any, letters: Sequence[str] = ("A", "B", "C", "D")) -> str | None:
+    """The option letter a free-text answer commits to, or None when it names none (or several).
+
+    >>> extract_option_letter("B) pneumothorax")
+    'B'
+    >>> extract_option_letter("A pneumothorax") is None
+    True
+    """
     text = answer if isinstance(answer, str) else completion_to_text(answer)
+    letters = [str(x).strip().upper() for x in (letters or ()) if str(x).strip()]
     if not text or not letters:
         return None
-    allowed = "".join(re.escape(x) for x in letters)
-    for pat in _LETTER_PATTERNS:
-        m = re.search(pat.replace("{L}", allowed), text.strip())
+    text = clean_text(text).strip()
+    allowed = "".join(re.escape(x) for x in letters if len(x) == 1)
+    if not allowed:
+        return None
+    for i, pat in enumerate(_LETTER_PATTERNS):
+        m = re.search(pat.replace("{L}", allowed + allowed.lower() if i == 1 else allowed), text)
         if m:
             return m.group(1).upper()
-    return None
+    found = {x.upper() for x in re.findall(_PAREN_LETTER.replace("{L}", allowed + allowed.lower()), text)}
+    return found.pop() if len(found) == 1 else None
 
 
-_PUNCT = re.compile(r"[^\w\s%./+-]")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = re.compile(r"[^\w\s%./+]")  # hyphens, quotes, brackets... become spaces
+_UNDERSCORE = re.compile(r"_")
+_NON_NUMERIC_DOT = re.compile(r"(?<!\d)[./]|[./](?!\d)")  # keep decimals like 3.5 and ratios like 1/2
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 _WS = re.compile(r"\s+")
 
 
 def normalize(text: Any) -> str:
-    """VQA-style normalisation: NFKC, lower case, punctuation and articles dropped, spaces collapsed."""
+    """VQA-style normalisation: NFKC, lower case, punctuation and articles dropped, spaces collapsed.
+
+    Decimal points and ratios between digits ("3.5", "1/2") and "%" / "+" are kept; hyphens split words
+    ("x-ray" → "x ray"), so hyphenated and spaced spellings compare equal.
+    """
     if text is None:
         return ""
-    s = unicodedata.normalize("NFKC", str(text)).lower()
+    s = unicodedata.normalize("NFKC", clean_text(text)).lower()
     s = _PUNCT.sub(" ", s)
-    s = re.sub(r"(?<!\d)[./](?!\d)", " ", s)  # keep decimals like 3.5 and ratios like 1/2
+    s = _UNDERSCORE.sub(" ", s)
+    s = _NON_NUMERIC_DOT.sub(" ", s)
     s = _ARTICLES.sub(" ", s)
     return _WS.sub(" ", s).strip()
 
 
 def tokens(text: Any) -> list[str]:
+    """Normalised whitespace tokens (see :func:`normalize`)."""
     return normalize(text).split()
