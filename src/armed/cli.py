@@ -64,6 +64,44 @@ def models_command(
     console.print(str(path))
 
 
+# ---- armed data … (loaders, inspection; other data commands join this sub-app) ----------------------------
+data_app = typer.Typer(help="Datasets: inspect benchmark folders and embedded sets, filter by difficulty, "
+                       "distil chain-of-thought data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _parse_opts(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--opt expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@data_app.command("inspect")
+def data_inspect_command(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset name (armed ls datasets).")],
+    path: Annotated[str | None, typer.Option(help="Folder with the benchmark's release files.")] = None,
+    split: Annotated[str | None, typer.Option(help="One split (default: every split found).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed rows and report them.")] = False,
+    opt: Annotated[list[str] | None, typer.Option("--opt", help="Loader option KEY=VALUE (e.g. lang=zh).")] = None,
+) -> None:
+    """Counts per split and answer type, images found/missing, skipped rows and three example samples."""
+    import json
+
+    from armed.data.inspect import inspect_dataset, render
+
+    with err_console.status(f"reading {dataset} ..."):
+        summary = inspect_dataset(dataset, path, split, skip_bad=skip_bad, options=_parse_opts(opt))
+    if json_out:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        render(summary, console)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the app and turns user errors into one line + exit code 2."""
     from armed.models import ModelNotFoundError

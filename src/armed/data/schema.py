@@ -93,9 +93,14 @@ class Sample:
 def format_question(sample: Sample) -> str:
     """The user-facing question text, with lettered options for multiple choice."""
     text = sample.question.strip()
+    answer_set = sample.meta.get("answer_set") if isinstance(sample.meta, dict) else None
     if sample.answer_type == "multiple_choice" and sample.options:
         text += "\n" + "\n".join(f"{k}. {v}" for k, v in sample.options.items())
         text += "\nAnswer with the letter of the correct option."
+    elif answer_set:
+        # A benchmark's fixed answer set (PubMedQA: yes / no / maybe), the same for every question, so the
+        # instruction never depends on (and never leaks) this sample's answer.
+        text += f"\nAnswer with one of: {', '.join(answer_set)}."
     elif sample.answer_type == "closed" and sample.answer.strip().lower() in ("yes", "no"):
         text += "\nAnswer yes or no."
     return text

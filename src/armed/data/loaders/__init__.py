@@ -1,0 +1,1 @@
+"""One module per benchmark; each registers a :class:`armed.data.loader.FileLoader` in ``DATASETS``."""
