@@ -168,7 +168,7 @@ DATASETS: Registry[Any] = Registry("dataset", populate=("armed.data",))
 METRICS: Registry[Any] = Registry("metric", populate=("armed.eval.metrics",))
 TASKS: Registry[Any] = Registry("eval task", populate=("armed.eval.tasks",))
 RECIPES: Registry[Any] = Registry("recipe", populate=("armed.train.recipes",))
-MODELS: Registry[Any] = Registry("model", populate=("armed.models",))
+MODELS: Registry[Any] = Registry("model", populate=("armed.models", "armed.vlm"))
 
 ALL: dict[str, Registry[Any]] = {
     "rewards": REWARDS,
