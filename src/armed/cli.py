@@ -102,6 +102,38 @@ def data_inspect_command(
         render(summary, console)
 
 
+@app.command("train", context_settings={"allow_extra_args": False})
+def train_command(
+    source: Annotated[str, typer.Argument(help="Recipe name (armed ls recipes) or a pipeline YAML file.")],
+    overrides: Annotated[list[str] | None, typer.Argument(
+        help="key=value overrides with dotted paths, e.g. stages.1.num_generations=4 model.lora.enabled=true")] = None,
+    variant: Annotated[str | None, typer.Option(help="Recipe variant (cpu, gpu, ...); default: the recipe's.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate the whole config without loading weights.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run: finished stages are skipped, "
+                                                         "the unfinished one resumes from its last checkpoint.")] = False,
+) -> None:
+    """Run a multi-stage training pipeline (SFT → GRPO, curricula, ...) from a recipe or YAML config."""
+    from armed.train import ConfigError, load_config, run
+    from armed.train import dry_run as check
+
+    try:
+        cfg = load_config(source, overrides or [], variant=variant)
+        lines = check(cfg)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    for line in lines:
+        console.print(line, highlight=False)
+    if dry_run:
+        console.print("[green]config OK[/] (dry run: no weights loaded)")
+        return
+    try:
+        outputs = run(cfg, resume=resume)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    for stage, folder in outputs.items():
+        console.print(f"{stage}: {folder}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the app and turns user errors into one line + exit code 2."""
     from armed.models import ModelNotFoundError

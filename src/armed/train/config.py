@@ -99,6 +99,8 @@ class DataSection:
     answer_types: list[str] | None = _help(
         "Keep only these answer types (closed, open, multiple_choice): curriculum stages select with this.",
         default=None)
+    loader_options: dict[str, Any] | None = _help(
+        "Extra keyword options for the dataset loader (e.g. mmlu-med's form).", default=None)
     filter: str | None = _help("A registered sample filter applied after loading (e.g. difficulty filtering).",
                                default=None)
     system_prompt: str | None = _help("System prompt (default: armed.data.schema.SYSTEM_PROMPT).", default=None)
@@ -158,7 +160,7 @@ class StageSection:
         allowed = trainer_arg_names(self.type)
         for key in self.args:
             if key not in allowed:
-                raise ConfigError(_unknown(key, sorted(allowed), f"{self.type} trainer argument",
+                raise ConfigError(unknown_message(key, sorted(allowed), f"{self.type} trainer argument",
                                            list_all=False)
                                   + f" It is not a field of trl.{_trainer_config_name(self.type)} nor a stage key "
                                   f"({', '.join(STAGE_KEYS)}).")
@@ -242,7 +244,7 @@ class PipelineConfig:
 STAGE_KEYS = tuple(f.name for f in dataclasses.fields(StageSection) if f.name != "args")
 
 
-def _unknown(name: str, allowed: list[str], what: str, *, list_all: bool = True, shown: str | None = None) -> str:
+def unknown_message(name: str, allowed: list[str], what: str, *, list_all: bool = True, shown: str | None = None) -> str:
     """'unknown <what> 'x'. Did you mean 'y'? Allowed: ...' (close matches computed on ``shown``)."""
     import difflib
 
@@ -303,7 +305,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
     for key, value in data.items():
         path = f"{where}.{key}" if where else key
         if key not in names:
-            raise ConfigError(_unknown(path, names, "key", shown=key))
+            raise ConfigError(unknown_message(path, names, "key", shown=key))
         kwargs[key] = _convert(hints[key], value, path)
     try:
         return cls(**kwargs)
@@ -509,6 +511,12 @@ def load_config(source: str | Path | dict[str, Any], overrides: list[str] | tupl
         apply_override(data, *parse_override(text))
     cfg = from_dict(data)
     _coerce_trainer_args(cfg)
+    if not isinstance(source, dict):  # launch files are relative to the recipe's folder unless found from cwd
+        base = resolve_source(source).parent
+        for key in ("accelerate_config", "deepspeed_config"):
+            value = getattr(cfg.launch, key)
+            if value and not Path(value).is_absolute() and not Path(value).exists() and (base / value).exists():
+                setattr(cfg.launch, key, str(base / value))
     return cfg
 
 
