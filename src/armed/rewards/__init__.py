@@ -4,4 +4,15 @@ Importing this package imports every reward module, so :data:`armed.registry.REW
 Extraction of the final answer lives in :mod:`armed.rewards.extract` (shared with evaluation).
 """
 
-from armed.rewards import adaptive, extract, judge, rule, semantic, textual  # noqa: F401  (registration happens on import)
+from armed.rewards import (  # noqa: F401  (registration on import)
+    adaptive,
+    compose,
+    consistency,
+    extract,
+    judge,
+    length,
+    medical,
+    rule,
+    semantic,
+    textual,
+)
