@@ -18,10 +18,12 @@ ordering error. This module compares *concepts*:
    tachy/brady, intra/extra …).
 
 Score (in [0, 1]): an F-beta (beta = 1.5, recall-weighted: extra explanation is cheaper than a missing
-finding) of weighted concept recall and precision, where concepts match exactly, by stem, or in part (a part
-of a compound concept: "obstruction" vs "small bowel obstruction"). It is **capped** at ``CONTRADICTION_CAP``
-when the answer contradicts the reference, negates what the reference asserts (or the reverse), or gives a
-different number/measurement, however much else it shares.
+finding) of weighted recall and precision over the words of the canonical concepts (with their negation),
+matched exactly or by stem, so a partial answer ("obstruction" for "small bowel obstruction") gets part
+credit. It is **capped** at ``CONTRADICTION_CAP`` when the answer contradicts the reference (or a pole the
+question names), negates what the reference asserts (or the reverse), or gives a different
+number/measurement, however much else it shares; at ``PARTIAL_CAP`` for a narrower pole ("left" for
+"bilateral").
 
 >>> medical_score("collapsed lung", "pneumothorax").score
 1.0
@@ -50,6 +52,7 @@ VOCAB_DIR = Path(__file__).with_name("vocab")
 CONTRADICTION_CAP = 0.1  # the most an answer contradicting the reference can score
 NEGATION_CAP = 0.1
 NUMBER_CAP = 0.2
+PARTIAL_CAP = 0.5  # e.g. "left" when the reference says "bilateral"
 BETA = 1.5
 MAX_PHRASE = 7
 NEG_WINDOW = 6  # NegEx scope, in concepts
@@ -148,8 +151,14 @@ def _concept_id(term: str) -> str:
     return "_".join(_words(term))
 
 
+_SPELLING = ((re.compile(r"ae"), "e"), (re.compile(r"oe"), "e"), (re.compile(r"\b(tum|col|behavi)our\b"), r"\1or"),
+             (re.compile(r"(?<=[a-z]{3})is(e|ed|ing|ation)\b"), r"iz\1"))
+
+
 def _words(text: str) -> list[str]:
     s = normalize(text)
+    for pattern, repl in _SPELLING:  # British → American spelling, applied to both texts alike
+        s = pattern.sub(repl, s)
     s = _HYPHEN_PREFIX.sub(r"\1", s)
     s = re.sub(r"(?<=[a-z0-9])-(?=[a-z0-9])", " ", s)
     s = _GLUED_UNIT.sub(r"\1 \2", s)
@@ -165,6 +174,7 @@ class Vocabulary:
     abbreviations: dict[str, tuple[tuple[str, ...], ...]]
     poles: dict[str, tuple[tuple[str, str], ...]]  # concept id or word → ((group, pole), …)
     prefix_families: tuple[tuple[str, ...], ...]
+    partial_poles: dict[str, dict[str, frozenset[str]]]
     version: str
     sources: dict[str, Any]
 
@@ -218,6 +228,8 @@ def load_vocabulary() -> Vocabulary:
         abbreviations=abbreviations,
         poles={k: tuple(v) for k, v in poles.items()},
         prefix_families=tuple(tuple(f) for f in table["prefix_families"]),
+        partial_poles={g: {p: frozenset(sub) for p, sub in v.items()}
+                       for g, v in table.get("partial_poles", {}).items()},
         version=str(table["version"]),
         sources={"core": core["version"], "external": external.get("sources", {}),
                  "contradictions": table["version"]},
@@ -382,19 +394,18 @@ def _numbers_equal(a: str, b: str) -> bool:
     return abs(x - y) <= 0.01 * max(abs(x), abs(y), 1e-9)
 
 
-def _similarity(a: str, b: str) -> float:
-    """1 for the same concept (or stem); a part-credit for compound concepts sharing words."""
-    if _stem_equal(a, b):
-        return 1.0
-    pa, pb = a.split("_"), b.split("_")
-    if len(pa) == 1 and len(pb) == 1:
-        return 0.0
-    shared = sum(1 for x in pa if any(_stem_equal(x, y) for y in pb) and x not in STOPWORDS)
-    return 0.7 * shared / max(len(pa), len(pb))
-
-
-def _weight(cid: str) -> float:
-    return LOW_WEIGHT.get(cid, 1.0)
+def _parts(concepts: list[Concept]) -> list[tuple[str, bool, float]]:
+    """Concepts as weighted words: a compound concept ("small_bowel_obstruction") gives its words, so
+    reordered paraphrases ("anemia due to iron deficiency") and partial answers ("obstruction") match in part.
+    Synonyms were already mapped to one canonical wording, so "SBO" and "small bowel obstruction" agree."""
+    out = []
+    for c in concepts:
+        words = c.id.split("_")
+        if len(words) == 1:
+            out.append((c.id, c.negated, LOW_WEIGHT.get(c.id, 1.0)))
+        else:
+            out += [(w, c.negated, 1.0) for w in words if w and w not in STOPWORDS]
+    return out
 
 
 def _pole_hits(ids: Iterable[str], vocab: Vocabulary) -> dict[str, set[str]]:
@@ -447,7 +458,8 @@ class MedicalScore:
     reference: str = ""
 
 
-def _score_one(prediction: str, reference: str, vocab: Vocabulary) -> MedicalScore:
+def _score_one(prediction: str, reference: str, vocab: Vocabulary, context: Analysis | None = None
+               ) -> MedicalScore:
     ref = analyse(reference, prediction, vocab)
     cand = analyse(prediction, reference, vocab)
     if not cand.all_ids or not ref.all_ids:
@@ -459,14 +471,14 @@ def _score_one(prediction: str, reference: str, vocab: Vocabulary) -> MedicalSco
                             if r.negated != c.negated and _stem_equal(r.id, c.id)})
     ref_neg_all = bool(ref.concepts) and all(r.negated for r in ref.concepts)
 
-    def best(x: Concept, pool: list[Concept]) -> float:
-        return max((_similarity(x.id, y.id) for y in pool if y.negated == x.negated), default=0.0)
+    ref_parts, cand_parts = _parts(ref.concepts), _parts(cand.concepts)
 
-    def coverage(src: list[Concept], pool: list[Concept]) -> float:
-        total = sum(_weight(x.id) for x in src)
-        return sum(_weight(x.id) * best(x, pool) for x in src) / total if total else 0.0
+    def coverage(src: list[tuple[str, bool, float]], pool: list[tuple[str, bool, float]]) -> float:
+        total = sum(w for _, _, w in src)
+        hit = sum(w for x, neg, w in src if any(n == neg and _stem_equal(x, y) for y, n, _ in pool))
+        return hit / total if total else 0.0
 
-    recall, precision = coverage(ref.concepts, cand.concepts), coverage(cand.concepts, ref.concepts)
+    recall, precision = coverage(ref_parts, cand_parts), coverage(cand_parts, ref_parts)
     # "normal" answers a reference that only negates findings ("no pneumothorax"), and vice versa
     cand_neg_all = bool(cand.concepts) and all(c.negated for c in cand.concepts)
     cand_ids = {c.id for c in cand.concepts if not c.negated}
@@ -480,13 +492,21 @@ def _score_one(prediction: str, reference: str, vocab: Vocabulary) -> MedicalSco
     else:
         f = (1 + BETA**2) * precision * recall / (BETA**2 * precision + recall)
 
-    # contradictions: poles of a group the reference does not use, where it uses another pole
+    # contradictions: poles of a group the reference (or the question) does not use, where it uses another
     ref_poles, cand_poles = _pole_hits(ref.all_ids, vocab), _pole_hits(cand.all_ids, vocab)
-    terms = []
+    ctx_poles = _pole_hits(context.all_ids, vocab) if context is not None else {}
+    terms, partial_terms = [], []
     for group, poles in cand_poles.items():
-        extra = poles - ref_poles.get(group, set())
-        if extra and ref_poles.get(group):
-            terms.append(f"{group}: {'/'.join(sorted(extra))} vs {'/'.join(sorted(ref_poles[group]))}")
+        known = ref_poles.get(group) or ctx_poles.get(group) or set()
+        extra = poles - known - ctx_poles.get(group, set())
+        if not extra or not known:
+            continue
+        term = f"{group}: {'/'.join(sorted(extra))} vs {'/'.join(sorted(known))}"
+        wider = vocab.partial_poles.get(group, {})
+        if all(any(e in wider.get(k, ()) or k in wider.get(e, ()) for k in known) for e in extra):
+            partial_terms.append(term)  # "left" for "bilateral": half right
+        else:
+            terms.append(term)
     terms += [f"prefix: {t}" for t in _prefix_conflicts(set(ref.all_ids), set(cand.all_ids), vocab)]
 
     # numbers: every reference number present, no conflicting one of the same dimension
@@ -500,6 +520,8 @@ def _score_one(prediction: str, reference: str, vocab: Vocabulary) -> MedicalSco
         number_match = all(has(n, cand.numbers) for n in ref.numbers) and not conflicting
 
     score = f
+    if partial_terms:
+        score = min(score, PARTIAL_CAP)
     if terms:
         score = min(score, CONTRADICTION_CAP * (0.5 + 0.5 * f))
     if negated_terms:
@@ -514,9 +536,13 @@ def _score_one(prediction: str, reference: str, vocab: Vocabulary) -> MedicalSco
     )
 
 
-def medical_score(prediction: Any, reference: Any, aliases: Sequence[str] | None = ()) -> MedicalScore:
+def medical_score(prediction: Any, reference: Any, aliases: Sequence[str] | None = (), question: Any = None
+                  ) -> MedicalScore:
     """Compare ``prediction`` with ``reference`` (and any ``aliases``: the best-scoring one wins).
 
+    ``question`` (optional) is context for contradictions: references are often terse ("hydronephrosis" for
+    "What is seen in the right kidney?"), so a pole the question names ("right") counts as the reference's,
+    and "left hydronephrosis" contradicts it. A question naming both poles ("left or right?") adds nothing.
     Never raises on malformed text: None or non-strings score as empty answers.
     """
     vocab = load_vocabulary()
@@ -524,7 +550,8 @@ def medical_score(prediction: Any, reference: Any, aliases: Sequence[str] | None
     refs = [r for r in [reference, *(aliases or ())] if isinstance(r, str) and r.strip()]
     if not refs:
         return MedicalScore(0.0, 0.0, 0.0, 0.0)
-    scores = [_score_one(pred[:2000], r[:2000], vocab) for r in refs]
+    context = analyse(question[:2000], "", vocab) if isinstance(question, str) and question.strip() else None
+    scores = [_score_one(pred[:2000], r[:2000], vocab, context) for r in refs]
     return max(scores, key=lambda s: s.score)
 
 
@@ -543,7 +570,8 @@ def _aliases_of(aliases: Any, i: int) -> Sequence[str]:
 @REWARDS.register("medical_correctness", description="Medical-aware correctness: synonyms, units, negation, "
                   "contradiction caps (no model)")
 def medical_correctness(prompts: list[Any], completions: list[Any], answer: list[Any] | None = None,
-                        aliases: list[Any] | None = None, **kwargs: Any) -> list[float | None]:
+                        aliases: list[Any] | None = None, question: list[Any] | None = None, **kwargs: Any
+                        ) -> list[float | None]:
     """Medical-aware correctness of each completion's final answer against the ``answer`` column.
 
     Abstains (None) where a row has no reference.
@@ -560,5 +588,6 @@ def medical_correctness(prompts: list[Any], completions: list[Any], answer: list
             out.append(None)
             continue
         pred = extract_answer(completion) or ""
-        out.append(medical_score(pred, ref, _aliases_of(aliases, i)).score)
+        q = question[i] if question is not None and i < len(question) else None
+        out.append(medical_score(pred, ref, _aliases_of(aliases, i), question=q).score)
     return out
