@@ -40,6 +40,11 @@ def aliases_list(value: Any) -> list[str]:
     """The ``aliases`` cell as a list of strings (accepts a list, a JSON list string, a "|"-joined string)."""
     if value is None:
         return []
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays from pandas/verl cells
+        try:
+            value = value.tolist()
+        except Exception:
+            return []
     if isinstance(value, str):
         text = value.strip()
         if not text:
