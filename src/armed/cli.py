@@ -134,6 +134,53 @@ def train_command(
         console.print(f"{stage}: {folder}")
 
 
+@app.command("audit")
+def audit_command(
+    reward: Annotated[list[str], typer.Option("--reward", "-r", help="Reward name (repeatable); see `armed ls rewards`.")
+                      ] = ["armed", "semantic", "token_f1", "exact_match"],  # noqa: B006
+    groups: Annotated[str | None, typer.Option(help="Audit JSONL {group, question, reference, candidate, label}; "
+                                                    "default: the shipped medical audit set.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object {reward: metrics} only.")] = False,
+    plot: Annotated[str | None, typer.Option(help="Write a PNG of score distributions by label.")] = None,
+    out: Annotated[str | None, typer.Option(help="Write full results JSON (config, git, versions, scores).")] = None,
+) -> None:
+    """Reward audit: within-group Spearman, pairwise accuracy, AUC, within-group std and gap on graded answers."""
+    import json
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from armed.audit import METRIC_KEYS, run_audit
+    from armed.registry import REWARDS
+
+    for name in reward:
+        REWARDS.get(name)  # unknown names fail here, before any model loads
+    with Progress(console=err_console, transient=True, disable=as_json) as progress:
+        task = progress.add_task("auditing", total=None)
+
+        def tick(name: str, done: int, total: int) -> None:
+            progress.update(task, description=f"auditing {name}", completed=done, total=total)
+
+        result = run_audit(groups, reward, progress=tick)
+    if out:
+        Path(out).write_text(json.dumps(result.report(), indent=1) + "\n")
+    if plot:
+        from armed.audit import plot_distributions
+
+        plot_distributions(result, plot)
+    if as_json:
+        print(json.dumps(result.to_json()))
+        return
+    table = Table(title=f"reward audit: {result.path} ({len(result.groups)} groups, "
+                        f"{sum(len(g.candidates) for g in result.groups)} answers)", title_justify="left")
+    table.add_column("reward", style="cyan", no_wrap=True)
+    for key in METRIC_KEYS:
+        table.add_column(key.replace("_", " "), justify="right")
+    for name, m in result.metrics.items():
+        table.add_row(name, *("–" if m[k] is None else f"{m[k]:.3f}" for k in METRIC_KEYS))
+    console.print(table)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the app and turns user errors into one line + exit code 2."""
     from armed.models import ModelNotFoundError
