@@ -12,7 +12,20 @@ from pathlib import Path
 
 from armed.data import embedded  # noqa: F401,I001  (embedded datasets: mmlu-med, medscan-vqa; registers them)
 from armed.data.loader import FileLoader, Loader, LoadReport
-from armed.data.loaders import pathvqa, slake, vqa_rad  # noqa: F401  (importing registers the loaders)
+from armed.data.loaders import (  # noqa: F401  (importing registers the loaders)
+    medmcqa,
+    medqa,
+    medxpertqa,
+    mmlu,
+    mmmu,
+    omnimedvqa,
+    pathvqa,
+    pmc_vqa,
+    pubmedqa,
+    slake,
+    vqa_med_2019,
+    vqa_rad,
+)
 from armed.data.schema import ANSWER_TYPES, Sample, SampleError, build_prompt, parse_options, to_hf_dataset
 from armed.registry import DATASETS
 

@@ -171,6 +171,16 @@ def _coerce(value: str, kind: type, what: str) -> Any:
         raise ValueError(f"invalid {what} {value!r}: expected {kind.__name__}") from None
 
 
+def option_answer(row: Row, options: dict[str, str], letter: Any, field: str) -> str:
+    """The text of the labelled option; a label that names no option is an error on ``field``."""
+    key = str(letter).strip().upper()
+    if key not in options:
+        raise row.error(f"answer {letter!r} is not one of the options ({', '.join(options) or 'none'})", field)
+    if not options[key].strip():
+        raise row.error(f"the labelled option {key} is empty", field)
+    return options[key]
+
+
 def closed_if_yes_no(answer: str, yes_no: tuple[str, ...] = ("yes", "no")) -> str:
     """The PathVQA / VQA-Med convention: yes/no answers are closed questions, all others open."""
     return "closed" if answer.strip().lower().rstrip(".") in yes_no else "open"

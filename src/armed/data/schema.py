@@ -80,7 +80,14 @@ class Sample:
 
     @property
     def answer_letter(self) -> str:
-        """The letter of the option whose text is the answer (multiple choice), else ``""``."""
+        """The letter of the option whose text is the answer (multiple choice), else ``""``.
+
+        A loader that knows the letter (the release's label) sets ``meta["answer_letter"]``; it wins when it
+        names an option with the answer's text, so options that repeat a text keep the labelled letter.
+        """
+        given = self.meta.get("answer_letter") if isinstance(self.meta, dict) else None
+        if given in self.options and self.options[given].strip().lower() == self.answer.strip().lower():
+            return given
         for letter, text in self.options.items():
             if text.strip().lower() == self.answer.strip().lower():
                 return letter
