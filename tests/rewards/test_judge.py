@@ -442,6 +442,18 @@ def test_injection_attempts_do_not_gain_score(make, server, attack, cap):
         assert reward.last_stats["injection_frac"] == 1.0
 
 
+def test_bad_inputs_never_raise(make, server):
+    reward = make(max_chars=200)
+    completions = [None, 42, {"content": None}, [{"role": "user"}], "\ud800 lone surrogate", "\x00\x07 ctrl",
+                   "<answer><answer>nested</answer>", "x" * 300_000, "<think>unclosed", "回答：气胸"]
+    n = len(completions)
+    scores = reward(["p"] * n, completions, question=[None] * n, answer=[None, 3, "pneumothorax"] + ["x"] * (n - 3),
+                    aliases=["[broken", None, ["a", None]] + [""] * (n - 3), options=["{not json", [1], ""] + [""] * (n - 3))
+    assert len(scores) == n and all(s is None or 0.0 <= s <= 1.0 for s in scores)
+    assert scores[0] == 0.0 and scores[1] is not None  # nothing to grade → 0; a number is text to grade
+    assert all(len(p) < 10_000 for p in server.prompts())  # long completions are cut before sending
+
+
 def test_log_metric_receives_judge_statistics(make, server):
     logged: dict[str, float] = {}
     server.reply = "nonsense"
