@@ -72,3 +72,9 @@ def test_cli_errors_are_one_line(root, capsys):
     with pytest.raises(SystemExit):
         main(["data", "inspect", "--dataset", "vqa-rad", "--path", str(root)])
     assert "row 2, field 'answer_type': unknown answer type 'BOTH'" in capsys.readouterr().err.replace("\n", "")
+
+
+def test_inspect_reports_exclusions_per_split(root):
+    summary = inspect_dataset("vqa-rad", root)
+    assert summary["excluded"] == {"train": {"phrase_type test_* (other split)": 2},
+                                   "test": {"phrase_type not test_* (other split)": 3}}

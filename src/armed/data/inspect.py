@@ -30,6 +30,7 @@ def inspect_dataset(name: str, path: str | Path | None = None, split: str | None
     splits = [split] if split else list(loader.splits)
     per_split: dict[str, list[Sample]] = {}
     absent: dict[str, str] = {}
+    excluded: dict[str, dict[str, int]] = {}  # per split: each split's load sees the whole release
     report = LoadReport()
     for s in splits:
         try:
@@ -40,7 +41,10 @@ def inspect_dataset(name: str, path: str | Path | None = None, split: str | None
             absent[s] = str(exc)
             continue
         report.merge(rep)
-        per_split[getattr(samples[0], "split", s) if samples else s] = samples
+        name_ = getattr(samples[0], "split", s) if samples else s
+        per_split[name_] = samples
+        if rep.excluded:
+            excluded[name_] = dict(rep.excluded)
     if not per_split:
         raise FileNotFoundError(next(iter(absent.values())))
     report.check()
@@ -72,6 +76,7 @@ def inspect_dataset(name: str, path: str | Path | None = None, split: str | None
         "samples_with_bad_images": sum(1 for x in everything if any(p in bad for p in x.images)),
         "missing_image_examples": (missing + unreadable)[:5],
         **report.to_dict(),
+        "excluded": excluded,
         "examples": [_brief(x) for x in pick_examples(everything, n_samples)],
     }
 
@@ -133,8 +138,12 @@ def render(summary: dict[str, Any], console: Any) -> None:
         console.print(f"  [yellow]skipped {n}[/]: {escape(reason)}", highlight=False)
     for line in summary["skip_examples"]:
         console.print(f"    e.g. {escape(line)}", highlight=False)
-    for reason, n in summary["excluded"].items():
-        console.print(f"  [dim]excluded {n}: {escape(reason)}[/]", highlight=False)
+    several = len(summary["splits"]) > 1
+    for split, reasons in summary["excluded"].items():
+        for reason, n in reasons.items():
+            if several and "split" in reason:
+                continue  # rows of the other splits, shown in their own row above (and in --json)
+            console.print(f"  [dim]{escape(split)}: excluded {n} ({escape(reason)})[/]", highlight=False)
     for x in summary["examples"]:
         body = [escape(x["question"])]
         if x["options"]:
