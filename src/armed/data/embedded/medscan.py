@@ -252,12 +252,19 @@ def _render_dicom_frame(ds: Any, arr: np.ndarray) -> np.ndarray:
 
 
 def dicom_items() -> Iterator[Item]:
+    import logging
+
     import pydicom
 
     seen: set[str] = set()
+    logging.getLogger("pydicom").setLevel(logging.ERROR)  # test files are malformed on purpose; we skip them
     for package, path in dicom_files():
         try:
-            ds = pydicom.dcmread(path, force=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path, force=True)
+                for _ in ds.iterall():  # convert every raw element now, under the filter (bad UIDs warn)
+                    pass
             modality = str(ds.get("Modality", "")).upper()
             if modality not in PATIENT_MODALITIES or "PixelData" not in ds:
                 continue
@@ -703,10 +710,12 @@ def _progress(enabled: bool):
 
     if not enabled:
         return contextlib.nullcontext(None)
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    # Its own stderr console: a caller's spinner (armed data inspect) holds the shared one's live display.
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    transient=True)
+                    console=Console(stderr=True), transient=True)
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:

