@@ -181,6 +181,42 @@ def audit_command(
     console.print(table)
 
 
+@data_app.command("filter")
+def data_filter_command(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset name (armed ls datasets).")],
+    out: Annotated[str, typer.Option(help="Output folder (results.jsonl, filtered.jsonl, pass_rates.json/.png); "
+                                          "rerun with the same folder to resume.")],
+    model: Annotated[str, typer.Option(help="Policy: armed model name, folder or hub id.")] = "smollm2-135m-instruct",
+    path: Annotated[str | None, typer.Option(help="Folder with the benchmark's release files.")] = None,
+    split: Annotated[str | None, typer.Option(help="Split to filter (default: the loader's).")] = None,
+    k: Annotated[int, typer.Option("--k", help="Responses sampled per question.")] = 8,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.9,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens per response at most.")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Sequences per generate call (questions × k).")] = 16,
+    reward: Annotated[str, typer.Option(help="Registered reward scoring each response.")] = "accuracy",
+    threshold: Annotated[float, typer.Option(help="A response is correct when its score ≥ this.")] = 0.5,
+    min_correct: Annotated[int, typer.Option(help="Keep questions with at least this many correct.")] = 1,
+    max_correct: Annotated[int | None, typer.Option(help="Keep questions with at most this many (default k−1).")
+                           ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
+    backend: Annotated[str, typer.Option(help="auto, transformers or vllm.")] = "auto",
+    opt: Annotated[list[str] | None, typer.Option("--opt", help="Loader option KEY=VALUE.")] = None,
+) -> None:
+    """Difficulty filtering (CAPO/AlphaMed): sample k responses per question, keep 0 < correct < k."""
+    from armed.data.filter import FilterConfig, run_filter
+
+    cfg = FilterConfig(dataset=dataset, path=path, split=split, model=model, k=k, temperature=temperature,
+                       max_new_tokens=max_new_tokens, batch_size=batch_size, reward=reward, threshold=threshold,
+                       min_correct=min_correct, max_correct=max_correct, limit=limit, seed=seed, dtype=dtype,
+                       backend=backend)
+    summary = run_filter(cfg, out, options=_parse_opts(opt))
+    c = summary["counts"]
+    console.print(f"kept {c['kept']}/{c['questions']} questions (all correct {c['all_correct']}, all wrong "
+                  f"{c['all_wrong']}; mean pass rate {summary['mean_pass_rate']:.3f}) → {out}/filtered.jsonl")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the app and turns user errors into one line + exit code 2."""
     from armed.models import ModelNotFoundError
