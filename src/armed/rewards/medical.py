@@ -58,6 +58,7 @@ MAX_PHRASE = 7
 NEG_WINDOW = 6  # NegEx scope, in concepts
 
 _NEG_PRE, _NEG_POST, _PSEUDO, _TERMINATE = "__negpre__", "__negpost__", "__pseudo__", "__term__"
+_NEG_EITHER = "__negeither__"  # "absent", "negative": negate what follows, or what precedes at clause end
 
 # NegEx-style triggers (Chapman et al. 2001), matched as phrases after normalisation.
 NEGATION_PRE = (
@@ -66,7 +67,7 @@ NEGATION_PRE = (
     "can not", "lack of", "lacks", "rules out", "ruled out", "excludes", "fails to show", "no features of",
     "no radiographic evidence of", "no definite", "no obvious", "no significant", "not consistent with",
     "not suggestive of", "inconsistent with", "is not", "there is no", "there are no", "doesn t", "does not",
-    "didn t", "did not", "isn t", "aren t", "non",
+    "didn t", "did not", "isn t", "aren t",
 )
 NEGATION_POST = (
     "absent", "ruled out", "excluded", "not seen", "not present", "not identified", "not detected",
@@ -109,7 +110,9 @@ _ORDINALS = {w: i + 1 for i, w in enumerate(
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split())}
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10,
           "xi": 11, "xii": 12}
-_ROMAN_CUES = {"grade", "stage", "type", "class", "nerve", "cn", "level", "tier", "phase", "degree"}
+_ROMAN_CUES = {"grade", "stage", "type", "class", "nerve", "cn", "level", "tier", "phase", "degree", "cin", "lesion",
+               "factor", "nyha", "gold", "who", "figo", "ajcc"}
+_ROMAN_ALWAYS = {"ii", "iii", "vii", "viii"}  # unambiguous as words; "iv" (intravenous), "i", "v", "x" need a cue
 # unit → (dimension, factor to the base unit of that dimension)
 UNITS: dict[str, tuple[str, float]] = {}
 for _names, _dim, _f in (
@@ -143,8 +146,57 @@ for _names, _dim, _f in (
         UNITS[_n] = (_dim, _f)
 _GLUED_UNIT = re.compile(r"(?<![a-z])(\d+(?:\.\d+)?)(mm|cm|ml|mg|kg|mcg|ug|g|cc|hu|mmhg|bpm|%)(?![a-z])")
 _HYPHEN_PREFIX = re.compile(r"\b(intra|extra|hyper|hypo|iso|sub|epi|pre|post|peri|para|retro|trans|supra|infra)-(?=[a-z])")
+_NON_PREFIX = re.compile(r"\bnon[- ](?=[a-z])")  # "non-caseating", "non caseating" → "noncaseating"
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _CLAUSE_SPLIT = re.compile(r"[;:!?\n]|,(?!\d)|\.(?!\d)")
+
+# Greek/Latin word building, so a one-word term meets its analytic paraphrase ("cardiomegaly" = "the heart is
+# enlarged", "hyperglycemia" = "high blood sugar", "thrombocytopenia" = "low platelets"). General roots, not a
+# list of diagnoses: word = [modifier] + root + suffix, with a connecting "o" optional.
+SUFFIXES = {"megaly": "enlarged", "itis": "inflammation", "lithiasis": "stone", "lith": "stone", "algia": "pain",
+            "penia": "decreased", "ectomy": "removal", "plegia": "paralysis", "rrhage": "hemorrhage",
+            "rrhagia": "hemorrhage", "stenosis": "narrowing", "malacia": "softening", "pathy": "disease",
+            "emia": "blood", "uria": "urine", "cardia": "heart rate", "pnea": "breathing", "ism": "", "osis": ""}
+MODIFIERS = {"hyper": "increased", "hypo": "decreased", "tachy": "fast", "brady": "slow"}
+ROOTS = {"cardi": "heart", "hepat": "liver", "splen": "spleen", "nephr": "kidney", "ren": "kidney",
+         "gastr": "stomach", "enter": "bowel", "col": "colon", "cyst": "bladder", "cholecyst": "gallbladder",
+         "pancreat": "pancreas", "appendic": "appendix", "oste": "bone", "arthr": "joint", "my": "muscle",
+         "encephal": "brain", "cerebr": "brain", "mening": "meninges", "neur": "nerve", "derm": "skin",
+         "dermat": "skin", "pneumon": "lung", "pulmon": "lung", "bronch": "bronchus", "trache": "trachea",
+         "laryng": "larynx", "pharyng": "pharynx", "rhin": "nose", "ot": "ear", "ophthalm": "eye",
+         "thyr": "thyroid", "thyroid": "thyroid", "aden": "gland", "lymphaden": "lymph node", "mast": "breast",
+         "hyster": "uterus", "metr": "uterus", "oophor": "ovary", "orchi": "testis", "prostat": "prostate",
+         "hemat": "blood", "glyc": "sugar", "kal": "potassium", "natr": "sodium", "calc": "calcium",
+         "thrombocyt": "platelet", "leukocyt": "white blood cell", "leuk": "white blood cell",
+         "neutr": "neutrophil", "lymphocyt": "lymphocyte", "spondyl": "vertebra", "esophag": "esophagus",
+         "proct": "rectum", "angi": "vessel", "phleb": "vein", "arteri": "artery", "ven": "vein",
+         "pleur": "pleura", "peritone": "peritoneum", "pericardi": "pericardium", "myocardi": "myocardium",
+         "endocardi": "endocardium", "cholangi": "bile duct", "sial": "salivary gland", "tonsill": "tonsil"}
+
+
+def decompose(word: str) -> str | None:
+    """The analytic paraphrase of a one-word term built from Greek/Latin parts, or None.
+
+    >>> decompose("cardiomegaly"), decompose("hyperthyroidism"), decompose("thrombocytopenia")
+    ('heart enlarged', 'increased thyroid', 'platelet decreased')
+    """
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if not word.endswith(suffix) or len(word) <= len(suffix) + 1:
+            continue
+        stem, modifier = word[: -len(suffix)], ""
+        for pre, meaning in MODIFIERS.items():
+            if stem.startswith(pre) and len(stem) > len(pre):
+                stem, modifier = stem[len(pre) :], meaning
+                break
+        if not stem and not (suffix == "cardia" and modifier):
+            continue
+        root = ROOTS.get(stem) or (ROOTS.get(stem[:-1]) if stem.endswith("o") else None)
+        if root is None and suffix == "cardia" and modifier:
+            root = ""  # tachy-/brady-cardia: the suffix carries the organ
+        if root is None:
+            continue
+        return " ".join(x for x in (modifier, root, SUFFIXES[suffix]) if x)
+    return None
 
 
 def _concept_id(term: str) -> str:
@@ -160,6 +212,7 @@ def _words(text: str) -> list[str]:
     for pattern, repl in _SPELLING:  # British → American spelling, applied to both texts alike
         s = pattern.sub(repl, s)
     s = _HYPHEN_PREFIX.sub(r"\1", s)
+    s = _NON_PREFIX.sub("non", s)
     s = re.sub(r"(?<=[a-z0-9])-(?=[a-z0-9])", " ", s)
     s = _GLUED_UNIT.sub(r"\1 \2", s)
     s = s.replace("'", " ")
@@ -195,7 +248,10 @@ def load_vocabulary() -> Vocabulary:
         if key and len(key) <= MAX_PHRASE and (override or key not in phrases):
             phrases[key] = concept
 
-    for trig, cid in ((NEGATION_PRE, _NEG_PRE), (NEGATION_POST, _NEG_POST), (PSEUDO_NEGATION, _PSEUDO),
+    either = set(NEGATION_PRE) & set(NEGATION_POST)
+    for t in either:
+        add(t, _NEG_EITHER)
+    for trig, cid in ((PSEUDO_NEGATION, _PSEUDO), (NEGATION_PRE, _NEG_PRE), (NEGATION_POST, _NEG_POST),
                       (SCOPE_TERMINATORS, _TERMINATE)):
         for t in trig:
             add(t, cid)
@@ -256,6 +312,7 @@ class Analysis:
     concepts: list[Concept] = field(default_factory=list)
     all_ids: list[str] = field(default_factory=list)
     numbers: list[tuple[str, float]] = field(default_factory=list)  # (dimension or "" for counts, value)
+    expansions: dict[str, list[str]] = field(default_factory=dict)  # one-word concept → its parts' words
 
 
 def _clauses(text: str) -> list[list[str]]:
@@ -290,7 +347,7 @@ def _numbers_and_units(words: list[str]) -> list[str]:
             if value >= 20 and i + 1 < len(words) and words[i + 1] in _NUM_WORDS and _NUM_WORDS[words[i + 1]] < 10:
                 value += _NUM_WORDS[words[i + 1]]
                 i += 1
-        elif w in _ROMAN and out and out[-1] in _ROMAN_CUES:
+        elif w in _ROMAN and (w in _ROMAN_ALWAYS or (out and out[-1] in _ROMAN_CUES)):
             value = float(_ROMAN[w])
         elif w in _ORDINALS or re.fullmatch(r"\d+(st|nd|rd|th)", w):
             out.append(f"#ord{_ORDINALS.get(w) or int(re.sub(r'[a-z]', '', w))}")
@@ -314,17 +371,22 @@ def _numbers_and_units(words: list[str]) -> list[str]:
     return out
 
 
-def _canonicalise(words: list[str], vocab: Vocabulary) -> list[str]:
+def _canonicalise(words: list[str], vocab: Vocabulary, surface: list[str] | None = None) -> list[str]:
+    """Longest-match phrase → concept id; ``surface`` (if given) receives the text each id came from."""
     out, i = [], 0
     while i < len(words):
         for n in range(min(MAX_PHRASE, len(words) - i), 0, -1):
             cid = vocab.phrases.get(tuple(words[i : i + n]))
             if cid is not None:
                 out.append(cid)
+                if surface is not None:
+                    surface.append(" ".join(words[i : i + n]))
                 i += n
                 break
         else:
             out.append(words[i])
+            if surface is not None:
+                surface.append(words[i])
             i += 1
     return out
 
@@ -338,20 +400,24 @@ def analyse(text: str, other: str = "", vocab: Vocabulary | None = None) -> Anal
         clauses = _expand_abbreviations(clauses, other_words, vocab)
     result = Analysis()
     for words in clauses:
-        ids = _canonicalise(_numbers_and_units(words), vocab)
+        surface: list[str] = []
+        ids = _canonicalise(_numbers_and_units(words), vocab, surface)
         negated = [False] * len(ids)
         for k, cid in enumerate(ids):
+            if cid == _NEG_EITHER:
+                follows = any(not x.startswith("__") and x not in STOPWORDS for x in ids[k + 1 :])
+                cid = _NEG_PRE if follows else _NEG_POST
             if cid == _NEG_PRE:
                 for j in range(k + 1, min(len(ids), k + 1 + NEG_WINDOW)):
-                    if ids[j] in (_TERMINATE, _PSEUDO, _NEG_POST):
+                    if ids[j] in (_TERMINATE, _PSEUDO, _NEG_POST, _NEG_EITHER):
                         break
                     negated[j] = True
             elif cid == _NEG_POST:
                 for j in range(k - 1, max(-1, k - 1 - NEG_WINDOW), -1):
-                    if ids[j] in (_TERMINATE, _PSEUDO, _NEG_PRE):
+                    if ids[j] in (_TERMINATE, _PSEUDO, _NEG_PRE, _NEG_EITHER):
                         break
                     negated[j] = True
-        for cid, neg in zip(ids, negated, strict=True):
+        for cid, neg, surf in zip(ids, negated, surface, strict=True):
             if cid.startswith("__"):
                 continue
             result.all_ids.append(cid)
@@ -362,6 +428,11 @@ def analyse(text: str, other: str = "", vocab: Vocabulary | None = None) -> Anal
             if cid in STOPWORDS:
                 continue
             result.concepts.append(Concept(cid, neg))
+            if "_" not in cid and not cid.startswith("#") and cid not in result.expansions:
+                phrase = decompose(cid) or (decompose(surf) if " " not in surf else None)
+                if phrase:
+                    parts = [w for c in _canonicalise(_words(phrase), vocab) for w in c.split("_")]
+                    result.expansions[cid] = [w for w in parts if w not in STOPWORDS]
     return result
 
 
@@ -432,6 +503,11 @@ def _prefix_conflicts(ref_ids: set[str], cand_ids: set[str], vocab: Vocabulary) 
                 w = p2 + stem
                 if p2 != p1 and w in cand_words and w not in ref_words:
                     found.append(f"{r}≠{w}")
+    for r in ref_words:  # "noncaseating" vs "caseating"
+        for a, b in ((r, "non" + r), (r[3:] if r.startswith("non") else "", r)):
+            other = b if a == r else a
+            if a and len(other) > 3 and other in cand_words and other not in ref_words:
+                found.append(f"{r}≠{other}")
     return found
 
 
@@ -473,12 +549,22 @@ def _score_one(prediction: str, reference: str, vocab: Vocabulary, context: Anal
 
     ref_parts, cand_parts = _parts(ref.concepts), _parts(cand.concepts)
 
-    def coverage(src: list[tuple[str, bool, float]], pool: list[tuple[str, bool, float]]) -> float:
-        total = sum(w for _, _, w in src)
-        hit = sum(w for x, neg, w in src if any(n == neg and _stem_equal(x, y) for y, n, _ in pool))
-        return hit / total if total else 0.0
+    def pool(parts: list[tuple[str, bool, float]], an: Analysis) -> list[tuple[str, bool]]:
+        return [(x, neg) for w, neg, _ in parts for x in (w, *an.expansions.get(w, ()))]
 
-    recall, precision = coverage(ref_parts, cand_parts), coverage(cand_parts, ref_parts)
+    def covered(word: str, neg: bool, an: Analysis, other: list[tuple[str, bool]]) -> bool:
+        if any(n == neg and _stem_equal(word, y) for y, n in other):
+            return True
+        exp = an.expansions.get(word)  # "cardiomegaly" is covered by "heart" + "enlarged"
+        return bool(exp) and all(any(n == neg and _stem_equal(x, y) for y, n in other) for x in exp)
+
+    ref_pool, cand_pool = pool(ref_parts, ref), pool(cand_parts, cand)
+
+    def coverage(src: list[tuple[str, bool, float]], an: Analysis, other: list[tuple[str, bool]]) -> float:
+        total = sum(w for _, _, w in src)
+        return sum(w for x, neg, w in src if covered(x, neg, an, other)) / total if total else 0.0
+
+    recall, precision = coverage(ref_parts, ref, cand_pool), coverage(cand_parts, cand, ref_pool)
     # "normal" answers a reference that only negates findings ("no pneumothorax"), and vice versa
     cand_neg_all = bool(cand.concepts) and all(c.negated for c in cand.concepts)
     cand_ids = {c.id for c in cand.concepts if not c.negated}
