@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from evalfixtures import FIXTURE_DATASET
+from evalfixtures import ANSWERS, FIXTURE_DATASET, Scripted
 
 from armed.eval.generate import GenerationConfig, TransformersGenerator
 from armed.eval.harness import aggregate_groups, aggregate_task, evaluate, load_samples
@@ -18,36 +18,6 @@ FAST_METRICS = {"closed": ("closed_accuracy",), "multiple_choice": ("closed_accu
 def fixture_task(version: int = 1, groups=("in-domain",)) -> Task:
     return Task(name="fixture", dataset=FIXTURE_DATASET, version=version, metrics=FAST_METRICS,
                 groups=tuple(groups))
-
-
-class Scripted:
-    """A generator that answers from a table (counts calls; can fail after N batches like a killed run)."""
-
-    backend, is_vlm, dtype, name = "scripted", False, "float32", "scripted-model"
-
-    def __init__(self, answers: dict[str, str], fail_after: int | None = None):
-        self.answers, self.fail_after, self.calls, self.seen = answers, fail_after, 0, []
-
-    def generate(self, prompts, images, config):
-        if self.fail_after is not None and self.calls >= self.fail_after:
-            raise KeyboardInterrupt("simulated kill")
-        self.calls += 1
-        out = []
-        for p in prompts:
-            question = p[-1]["content"]
-            self.seen.append(question)
-            out.append(next((a for q, a in self.answers.items() if question.startswith(q)), "no idea"))
-        return out
-
-
-ANSWERS = {
-    "Is there a pneumothorax?": "<think>lung edge</think><answer>No, there isn't.</answer>",
-    "Is the liver shown?": "Answer: no",
-    "What is the organ shown?": "<answer>the lungs</answer>",
-    "Which side is the effusion?": "<answer>right</answer>",
-    "Which modality is this?": "I think (B).",
-    "What is the finding?": "<answer>left pleural effusion</answer>",
-}
 
 
 def test_scores_and_results_file(tmp_path):

@@ -19,9 +19,13 @@ rouge1, rougeL      ROUGE-1 / ROUGE-L F-measure (= rouge-score without stemming 
 bertscore           BERTScore F1 (Zhang et al. 2020): greedy cosine matching of contextual token embeddings,
                     no idf, no baseline rescaling; encoder configurable (default embedded MiniLM-L6; ARMed
                     used PubMedBERT, which does not ship offline, so numbers are not comparable to the paper's)
-embedding_cosine    cosine of sentence embeddings (raw semantic score, the one that collapses)
-armed               the medical-aware ``armed`` reward (concepts, negation, contradictions)
-judge               LLM-judge correctness (optional; needs an endpoint, abstains on failure)
+embedding_cosine    cosine of sentence embeddings, clipped to [0, 1] (the raw semantic score that collapses;
+                    :mod:`armed.rewards.semantic`, default MiniLM-L6)
+armed               medical-aware correctness (:func:`armed.rewards.medical.medical_score`: synonyms,
+                    units, negation, contradiction caps) — the deterministic core of the ``armed`` reward;
+                    the adaptive semantic part depends on training history and is not a metric
+judge               LLM-judge correctness rubric, 0–10 → [0, 1] (optional: configured by ``ARMED_JUDGE_*``
+                    variables, see :mod:`armed.rewards.judge`; a failed judgement abstains)
 ==================  =========================================================================================
 
 All textual metrics score the *extracted final answer* and keep the best score over the reference and its
@@ -35,7 +39,10 @@ from typing import Any
 from armed.registry import METRICS
 from armed.rewards.columns import as_text, column, options_dict, references
 from armed.rewards.extract import extract_answer
+from armed.rewards.judge import EnvJudge
+from armed.rewards.medical import medical_correctness
 from armed.rewards.rule import closed_correct, mc_correct
+from armed.rewards.semantic import get_semantic_reward
 from armed.rewards.textual import get_textual_reward
 
 
@@ -157,6 +164,14 @@ def get_bertscore(model: str = "minilm-l6", part: str = "f1") -> BertScore:
 
 
 METRICS.add("bertscore", get_bertscore(), "BERTScore F1 (greedy token-embedding matching; encoder: minilm-l6)")
+
+
+METRICS.add("embedding_cosine", get_semantic_reward(),
+            "Raw embedding cosine of the final answer with the reference (MiniLM-L6; collapses)")
+METRICS.add("armed", medical_correctness,
+            "Medical-aware correctness (synonyms, units, negation, contradiction caps) — the armed score")
+METRICS.add("judge", EnvJudge("correctness"),
+            "LLM-judge answer correctness (ARMED_JUDGE_* endpoint; abstains on failure)")
 
 
 def metric_names(names: list[str] | tuple[str, ...]) -> list[Any]:
