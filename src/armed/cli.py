@@ -217,6 +217,126 @@ def data_filter_command(
                   f"{c['all_wrong']}; mean pass rate {summary['mean_pass_rate']:.3f}) → {out}/filtered.jsonl")
 
 
+# ---- armed eval / armed report ---------------------------------------------------------------------------
+
+
+def _task_overrides(pairs: list[str]) -> dict[str, dict[str, str]]:
+    """``TASK.KEY=VALUE`` → {task: {key: value}} (path, split, template, system_prompt)."""
+    out: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        task, dot, field_name = key.rpartition(".")
+        if not sep or not dot or not task:
+            raise UserError(f"expected TASK.KEY=VALUE (e.g. vqa-rad.path=/data/vqa-rad), got {pair!r}")
+        if field_name not in ("path", "split", "template", "system_prompt"):
+            from armed.registry import did_you_mean
+
+            raise UserError(did_you_mean(field_name, ["path", "split", "template", "system_prompt"],
+                                         "task key settable from the command line"))
+        out.setdefault(task, {})[field_name] = value
+    return out
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model: embedded name, local folder or hub id.")],
+    tasks: Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated task names or YAML files "
+                                       "(armed ls tasks).")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="Task settings TASK.KEY=VALUE, e.g. "
+                                                          "vqa-rad.path=/data/vqa-rad vqa-rad.split=train.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Evaluate the first N samples of each task.")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Run dir (default runs/eval/<model>); "
+                                            "rerunning with the same dir resumes.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Prompts per generate call.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens generated per answer at most.")] = 256,
+    dtype: Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16 (auto: bf16 on GPU, "
+                                       "fp32 on CPU).")] = "auto",
+    backend: Annotated[str, typer.Option(help="auto | transformers | vllm (auto: vLLM if installed on a "
+                                         "GPU).")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed (recorded; matters only when sampling).")] = 0,
+    sample: Annotated[bool, typer.Option("--sample/--greedy", help="Sample instead of greedy decoding.")] = False,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (with --sample).")] = 1.0,
+    path: Annotated[list[str] | None, typer.Option("--path", help="TASK=DIR: the benchmark folder of a "
+                                                   "task (else $ARMED_DATA_<DATASET>).")] = None,
+    group: Annotated[list[str] | None, typer.Option("--group", help="GROUP=T1,T2 replaces the task files' "
+                                                    "groups (e.g. in-domain=vqa-rad,slake).")] = None,
+    label: Annotated[str | None, typer.Option(help="Name of this run in reports.")] = None,
+) -> None:
+    """Evaluate a model on registered tasks; writes results.json and samples.jsonl and prints the scores."""
+    from armed.eval.harness import evaluate, resolve_tasks
+    from armed.eval.report import results_table, to_rich
+
+    paths = _parse_opts(path)
+    groups = {g: [t.strip() for t in members.split(",") if t.strip()] for g, members in _parse_opts(group).items()}
+    task_list = resolve_tasks(tasks, paths)
+    for name, changes in _task_overrides(overrides or []).items():
+        if name not in [t.name for t in task_list]:
+            from armed.registry import did_you_mean
+
+            raise UserError(did_you_mean(name, [t.name for t in task_list], "task"))
+        task_list = [t.with_overrides(**changes) if t.name == name else t for t in task_list]
+    results = evaluate(model, task_list, limit=limit, out_dir=out, batch_size=batch_size,
+                       max_new_tokens=max_new_tokens, seed=seed, dtype=dtype, backend=backend, do_sample=sample,
+                       temperature=temperature, groups=groups or None, label=label)
+    console.print(to_rich(results_table(results)))
+    timing = results["timing"]
+    console.print(f"[dim]{timing['new_samples']} new, {timing['resumed_samples']} resumed samples · "
+                  f"results in {results['run_dir']}/results.json[/]")
+
+
+@app.command("report")
+def report_command(
+    runs: Annotated[list[str], typer.Argument(help="Run dirs (eval results and/or training logs), in the order "
+                                              "to compare, e.g. base sft grpo.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Folder for report.md, report.html and plots/.")],
+    label: Annotated[list[str] | None, typer.Option("--label", help="Name per run dir, in order "
+                                                    "(default: run.json label, results label, dir name).")] = None,
+    title: Annotated[str, typer.Option(help="Report title.")] = "armed report",
+) -> None:
+    """Render Markdown and a self-contained HTML report comparing run dirs (from their JSON alone)."""
+    from armed.eval.report import comparison_tables, load_run, render_report, to_rich
+
+    with err_console.status("rendering report ..."):
+        written = render_report(runs, out, labels=label, title=title)
+    for table in comparison_tables([load_run(p, lb) for p, lb in zip(runs, label or [None] * len(runs),
+                                                                     strict=True)]):
+        console.print(to_rich(table))
+    console.print(f"report: {written['html']} · {written['markdown']}")
+
+
+@data_app.command("distill")
+def data_distill_command(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset name (armed ls datasets).")],
+    out: Annotated[str, typer.Option(help="Output folder (results.jsonl, cot.jsonl, summary.json); rerun with "
+                                          "the same folder to resume.")],
+    teacher: Annotated[str, typer.Option(help="Model id at the endpoint, or a local model name/folder/hub id.")
+                       ] = "smollm2-135m-instruct",
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint ending in /v1 (unset: local "
+                                                      "teacher).")] = None,
+    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API key.")] = "OPENAI_API_KEY",
+    path: Annotated[str | None, typer.Option(help="Folder with the benchmark's release files.")] = None,
+    split: Annotated[str | None, typer.Option(help="Split to distil (default: the loader's).")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens per teacher answer at most.")] = 512,
+    temperature: Annotated[float, typer.Option(help="Teacher temperature (0 = greedy).")] = 0.0,
+    batch_size: Annotated[int, typer.Option(help="Questions per batch / concurrent requests.")] = 8,
+    check: Annotated[str, typer.Option(help="Registered reward checking the teacher's answer.")] = "accuracy",
+    threshold: Annotated[float, typer.Option(help="The teacher is right when the check scores ≥ this.")] = 0.5,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    dtype: Annotated[str, typer.Option(help="Local teacher dtype: auto, float32, bfloat16, float16.")] = "auto",
+    opt: Annotated[list[str] | None, typer.Option("--opt", help="Loader option KEY=VALUE.")] = None,
+) -> None:
+    """Write <think>…</think><answer>…</answer> SFT data from a teacher, keeping only correct answers."""
+    from armed.data.distill import DistillConfig, run_distill
+
+    cfg = DistillConfig(dataset=dataset, path=path, split=split, teacher=teacher, base_url=base_url,
+                        api_key_env=api_key_env, max_new_tokens=max_new_tokens, temperature=temperature,
+                        batch_size=batch_size, check=check, threshold=threshold, limit=limit, dtype=dtype)
+    summary = run_distill(cfg, out, options=_parse_opts(opt))
+    c = summary["counts"]
+    console.print(f"kept {c['kept']}/{c['questions']} (dropped: wrong {c['wrong']}, no answer {c['no_answer']}, "
+                  f"no reasoning {c['no_reasoning']}, failed requests {c['failed']}) → {out}/cot.jsonl")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the app and turns user errors into one line + exit code 2."""
     from armed.models import ModelNotFoundError
