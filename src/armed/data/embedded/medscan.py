@@ -11,7 +11,7 @@ Sources (all read from installed packages; nothing is fetched):
 * nibabel test data (MIT): ``anatomical.nii`` (T1 brain crop) and ``example4d.nii.gz`` (EPI fMRI, 2
   volumes). Slices at several positions in each plane. (nibabel's Siemens DTI mosaics are not used: their
   pixel data are zeroed.)
-* nilearn (BSD; template: MNI ICBM152 2009a, permissive): the MNI152 T1-weighted brain template.
+* nilearn (BSD-3; the MNI ICBM152 2009a template itself: see CARD.md): the MNI152 T1-weighted brain template.
 * scikit-image (CC0 / public domain): ``retina`` (fundus photograph of a normal left eye),
   ``microaneurysms`` (fundus detail, HRF database) and ``immunohistochemistry`` (IHC of colonic glands),
   used whole and as tiles.
@@ -55,7 +55,7 @@ from armed.data.loader import Loader, LoadReport
 from armed.data.schema import Sample
 from armed.registry import DATASETS, did_you_mean
 
-BUILD_VERSION = "medscan-v1"
+BUILD_VERSION = "medscan-v3"
 IMAGE_SIZE = 224
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_ALIASES = {"val": "validation", "dev": "validation"}
@@ -240,12 +240,15 @@ def _render_dicom_frame(ds: Any, arr: np.ndarray) -> np.ndarray:
             arr = (arr.astype(np.float32) / max(1.0, float(arr.max())) * 255).astype(np.uint8)
         return arr
     img = apply_modality_lut(arr, ds).astype(np.float32)
+    out = to_uint8(img)
     if ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
         try:
-            img = apply_voi_lut(img, ds).astype(np.float32)
+            windowed = to_uint8(apply_voi_lut(img, ds).astype(np.float32))
         except (ValueError, TypeError, IndexError):
-            pass
-    out = to_uint8(img)
+            windowed = out
+        # Keep the header's window unless it saturates nearly everything (some test files carry odd windows).
+        if np.mean((windowed <= 2) | (windowed >= 253)) < 0.85:
+            out = windowed
     if photometric == "MONOCHROME1":
         out = 255 - out
     return out
@@ -370,8 +373,8 @@ def _load_nifti(rel: str, volumes: int = 1) -> Callable[[], list[Any]]:
 
 
 VOLUMES: tuple[VolumeSource, ...] = (
-    VolumeSource("mni152", "nilearn: MNI ICBM152 2009a T1 template", "MNI ICBM152 licence (permissive, "
-                 "attribution); nilearn BSD-3", _load_mni, "the MNI152 T1-weighted brain MRI template", 48,
+    VolumeSource("mni152", "nilearn: MNI ICBM152 2009a T1 template", "MNI ICBM152 2009 (McConnell BIC "
+                 "permissive notice; nilearn lists 'unknown'); nilearn BSD-3", _load_mni, "the MNI152 T1-weighted brain MRI template", 48,
                  "train"),
     VolumeSource("example4d", "nibabel: tests/data/example4d.nii.gz (EPI fMRI)", "MIT (nibabel test data)",
                  _load_nifti("tests/data/example4d.nii.gz", volumes=2), "an echo-planar functional MRI volume",
@@ -699,6 +702,10 @@ def build(root: str | Path | None = None, *, force: bool = False, limit_per_sour
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
+        if root is None:  # the default cache: drop builds of older builder versions
+            for stale in target.parent.glob("medscan-v*"):
+                if stale != target and stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
