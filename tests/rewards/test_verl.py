@@ -9,7 +9,12 @@ import pytest
 
 from armed.registry import RegistryError
 from armed.rewards import verl
-from armed.rewards.verl import compute_score, compute_score_batch, make_batch_compute_score, make_compute_score
+from armed.rewards.verl import (
+    compute_score,
+    compute_score_batch,
+    make_batch_compute_score,
+    make_compute_score,
+)
 
 
 def test_doctests():

@@ -26,8 +26,6 @@ from typing import Any
 
 MAX_CHARS = 20_000  # longer completions are cut before regex work, so a 1 MB completion stays cheap
 
-_THINK = re.compile(r"<\s*think\s*>(.*?)<\s*/\s*think\s*>", re.S | re.I)
-_ANSWER = re.compile(r"<\s*answer\s*>(.*?)<\s*/\s*answer\s*>", re.S | re.I)
 _ANSWER_OPEN = re.compile(r"<\s*answer\s*>(.*)$", re.S | re.I)
 _TAG = re.compile(r"<\s*/?\s*(?:think|answer)\s*>", re.I)
 # Exactly one think block then one answer block, with no tags inside either and nothing around them.
@@ -36,8 +34,9 @@ _STRICT = re.compile(
     re.S | re.I,
 )
 _BOXED = re.compile(r"\\boxed\{([^{}]{1,500})\}")
-_ANSWER_CUE = re.compile(r"(?:final answer|answer|diagnosis|conclusion)\s*(?:is)?\s*[:：]\s*(.+)", re.I)
-_ANSWER_IS = re.compile(r"\b(?:the )?(?:final |correct )?answer is\s*[:：]?\s*(.+)", re.I)
+# Single whitespace quantifiers only: adjacent \s* groups backtrack quadratically on long blank runs.
+_ANSWER_CUE = re.compile(r"(?:final answer|answer|diagnosis|conclusion)[ \t]*(?:is[ \t]*)?[:：][ \t]*(.+)", re.I)
+_ANSWER_IS = re.compile(r"\b(?:the )?(?:final |correct )?answer is[ \t]*(?:[:：][ \t]*)?(.+)", re.I)
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 
 
@@ -111,14 +110,35 @@ def parse(completion: Any) -> Parsed:
     ('x', 'yes', True, True)
     """
     text = completion_to_text(completion)
-    think_m = _THINK.search(text)
-    think = think_m.group(1).strip() if think_m else None
+    spans = tag_spans(text)
+    think = _TAG.sub(" ", text[spans["think"][0]:spans["think"][1]]).strip() if spans["think"] else None
     strict = bool(_STRICT.match(text))
-    answers = _ANSWER.findall(text)
-    if answers:
-        answer = _TAG.sub(" ", answers[-1]).strip()
+    if spans["answer"]:
+        answer = _TAG.sub(" ", text[spans["answer"][0]:spans["answer"][1]]).strip()
         return Parsed(text, think, answer or None, strict, True)
-    return Parsed(text, think, _fallback_answer(text), strict, False)
+    return Parsed(text, think, _fallback_answer(text, spans["think"]), strict, False)
+
+
+_TAG_PARTS = re.compile(r"<\s*(/?)\s*(think|answer)\s*>", re.I)
+
+
+def tag_spans(text: str) -> dict[str, tuple[int, int] | None]:
+    """Content spans of the first closed think block and the last closed answer block, in one linear pass.
+
+    A closing tag pairs with the most recent opening tag of its kind, so ``<answer><answer>x</answer>`` gives
+    ``x``. (Lazy regexes like ``<answer>(.*?)</answer>`` are quadratic on text with many unclosed tags.)
+    """
+    open_at: dict[str, int | None] = {"think": None, "answer": None}
+    spans: dict[str, tuple[int, int] | None] = {"think": None, "answer": None}
+    for m in _TAG_PARTS.finditer(text):
+        kind = m.group(2).lower()
+        if not m.group(1):
+            open_at[kind] = m.end()
+        elif open_at[kind] is not None:
+            if kind == "answer" or spans["think"] is None:
+                spans[kind] = (open_at[kind], m.start())
+            open_at[kind] = None
+    return spans
 
 
 def _first_line(text: str) -> str:
@@ -128,14 +148,19 @@ def _first_line(text: str) -> str:
     return ""
 
 
-def _fallback_answer(text: str) -> str | None:
+def _fallback_answer(text: str, think_span: tuple[int, int] | None = None) -> str | None:
     m = _ANSWER_OPEN.search(text)
     if m:
         tail = _first_line(_TAG.sub(" ", m.group(1)))
         if tail:
             return tail
-    body = _THINK.sub(" ", text)  # prefer what comes after the reasoning
-    body = _TAG.sub(" ", body)
+    if think_span is not None:  # prefer what comes after the reasoning
+        body = text[: max(0, think_span[0])] + " " + text[think_span[1]:]
+        body = _TAG.sub(" ", body)
+        if not body.strip():  # only reasoning: its last line is the best guess
+            body = _TAG.sub(" ", text)
+    else:
+        body = _TAG.sub(" ", text)
     boxed = _BOXED.findall(body)
     if boxed and boxed[-1].strip():
         return boxed[-1].strip()
@@ -159,7 +184,7 @@ _LETTER_PATTERNS = (
     r"^\W{0,3}\(?([{L}])\)?\**(?:[.):]|\s+[-–]\s|\s*$)",
     r"^\(([{L}])\)",
     # "answer is (C)", "Option: D", "choice B"
-    r"(?i:\banswer|\boption|\bchoice)\s*(?i:is)?\s*[:：]?\s*\(?([{L}])\)?(?![\w])",
+    r"(?i:\banswer|\boption|\bchoice)[ \t]*(?:(?i:is)[ \t]*)?(?:[:：][ \t]*)?\(?([{L}])\)?(?![\w])",
 )
 _PAREN_LETTER = r"\(([{L}])\)"
 

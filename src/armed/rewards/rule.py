@@ -24,29 +24,24 @@ from typing import Any
 
 from armed.registry import REWARDS
 from armed.rewards.columns import as_text, column, options_dict, references
-from armed.rewards.extract import extract_answer, extract_option_letter, normalize, parse, tokens
+from armed.rewards.extract import extract_answer, extract_option_letter, normalize, parse, tag_spans, tokens
 from armed.rewards.textual import best_over_references, token_f1
 
 # ------------------------------------------------------------------------------------------------ format
-
-_OPEN_THINK = re.compile(r"<\s*think\s*>", re.I)
-_CLOSED_THINK = re.compile(r"<\s*think\s*>(.*?)<\s*/\s*think\s*>", re.S | re.I)
-_CLOSED_ANSWER = re.compile(r"<\s*answer\s*>(.*?)<\s*/\s*answer\s*>", re.S | re.I)
-
 
 def format_score(completion: Any) -> float:
     """Partial-credit format score of one completion in {0, 0.25, 0.5, 0.75, 1}."""
     p = parse(completion)
     if p.strict:
         return 1.0
-    think = _CLOSED_THINK.search(p.text)
-    answer = _CLOSED_ANSWER.search(p.text)
+    spans = tag_spans(p.text)
+    think, answer = spans["think"], spans["answer"]
     score = 0.0
     if think:
         score += 0.25
-    if answer and answer.group(1).strip():
+    if answer and p.text[answer[0]:answer[1]].strip():
         score += 0.25
-    if think and answer and think.end() <= answer.start():
+    if think and answer and think[1] <= answer[0]:
         score += 0.25
     return score
 
