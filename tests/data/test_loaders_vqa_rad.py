@@ -111,6 +111,18 @@ def test_broken_json_file_names_the_file(release):
     assert excinfo.value.file.endswith(RELEASE)
 
 
+def test_rephrased_questions_join_train_only(release):
+    rows = json.loads((release / RELEASE).read_text())
+    rows[0]["question_rephrase"] = "Is a mass present?"
+    rows[3]["question_rephrase"] = "Is the lesion left-sided?"  # a test entry: never expanded
+    (release / RELEASE).write_text(json.dumps(rows))
+    train, report = load_dataset("vqa-rad", release, "train")
+    assert [s.id for s in train] == ["0", "0-rephrase", "1", "2"] and report.rows_read == 4
+    assert train[1].question == "Is a mass present?" and train[1].answer == "Yes" and train[1].meta["rephrased"]
+    assert len(load_dataset("vqa-rad", release, "test")[0]) == 2
+    assert len(load_dataset("vqa-rad", release, "train", rephrasings=False)[0]) == 3
+
+
 def test_bad_split_and_missing_path(tmp_path):
     with pytest.raises(ValueError, match="invalid vqa-rad split 'tset'.*Did you mean 'test'"):
         load_dataset("vqa-rad", tmp_path, "tset")

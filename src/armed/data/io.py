@@ -205,7 +205,7 @@ class ImageStore:
 
             raise ValueError(did_you_mean(check, IMAGE_CHECKS, "check_images"))
         self.check = check
-        self.cache_dir = cache_dir
+        self.cache_dir = cache_dir.expanduser().resolve() if cache_dir is not None else None  # once, not per row
         self._verdicts: dict[str, str] = {}  # path -> "" when fine, else the reason
 
     def path(self, path: str | Path, *, file: Path | str = "", row: int | None = None, field: str = "") -> str:
@@ -244,7 +244,7 @@ class ImageStore:
         digest = hashlib.sha1(data).hexdigest()[:24]
         name_hint = value.get("path") if isinstance(value, dict) else None
         target = self.cache_dir / f"{digest}{_image_suffix(bytes(data), name_hint)}"
-        key = str(target.resolve())
+        key = str(target)
         if key not in self._verdicts:
             if self.check == "verify":
                 reason = unreadable_reason(io.BytesIO(data))

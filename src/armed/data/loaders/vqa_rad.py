@@ -34,8 +34,11 @@ class VQARADLoader(FileLoader):
     layout = (f"DIR/'{RELEASE_JSON}' + DIR/'VQA_RAD Image Folder'/synpicNNNN.jpg (OSF release); or "
               "DIR/trainset.json, testset.json + DIR/images/ (MEVF split); or DIR/**/train-*.parquet, "
               "test-*.parquet (HF flaviagiammarino/vqa-rad)")
-    # The common split: phrase_type test_freeform / test_para are the 451 test questions.
+    # The common split (MEVF, Nguyen et al. 2019): phrase_type test_freeform / test_para are the 451 test
+    # questions; train is the other 1,797 entries plus their 1,267 rephrased questions (question_rephrase).
     expected_counts: ClassVar[dict[str, int]] = {"train": 3064, "test": 451}
+    option_defaults: ClassVar[dict[str, Any]] = {"rephrasings": True}
+    option_choices: ClassVar[dict[str, tuple]] = {"rephrasings": (True, False)}
     answer_type_rule = ("release field answer_type: CLOSED → closed, OPEN → open; the parquet release has no "
                         "such field, there yes/no answers → closed, others open (as for PathVQA)")
 
@@ -44,7 +47,13 @@ class VQARADLoader(FileLoader):
         if release is not None:
             self._image_dir = _image_dir(release.parent, "VQA_RAD Image Folder", "images")
             self._mode = "release"
-            yield from iter_json_list(release)
+            for rec in iter_json_list(release):
+                yield rec
+                rephrase = str((rec.data or {}).get("question_rephrase") or "").strip()
+                is_test = str((rec.data or {}).get("phrase_type", "")).lower().startswith("test")
+                if options["rephrasings"] and split == "train" and not is_test and rephrase not in ("", "NULL"):
+                    # The rephrased question is a training question of its own (same image and answer).
+                    yield Record(rec.file, rec.row, {**rec.data, "question": rephrase, "_rephrase": True})
             return
         split_json = find_one(root, f"{split}set.json")
         if split_json is not None:
@@ -73,11 +82,13 @@ class VQARADLoader(FileLoader):
                 raise Exclude(f"phrase_type {'test_*' if in_test else 'not test_*'} (other split)")
         image = row.image(self._image_dir / row.text("image_name"), "image_name")
         organ = row.text("image_organ", "")
+        qid = row.text("qid") + ("-rephrase" if row.data.get("_rephrase") else "")
         return Sample(
-            id=str(row.text("qid")), source=self.name, split=row.split, question=question, answer=answer,
+            id=qid, source=self.name, split=row.split, question=question, answer=answer,
             answer_type=answer_type_from_field(row.get("answer_type"), row), images=[image],
             aliases=natural_aliases(answer), organ=ORGANS.get(organ.upper(), organ.lower()),
-            meta={k: row.data[k] for k in ("question_type", "phrase_type", "image_name") if k in row.data},
+            meta={"rephrased": bool(row.data.get("_rephrase")),
+                  **{k: row.data[k] for k in ("question_type", "phrase_type", "image_name") if k in row.data}},
         )
 
 
