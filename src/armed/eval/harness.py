@@ -70,7 +70,7 @@ def sample_columns(samples: Sequence[Sample]) -> dict[str, list[Any]]:
 
 def question_type(sample: Sample) -> str:
     """The benchmark's question type from the sample's meta (``qtype``, ``question_type`` …), else ``""``."""
-    for key in ("qtype", "question_type", "content_type", "category"):
+    for key in ("qtype", "question_type", "content_type", "category", "subject"):
         value = sample.meta.get(key)
         if value:
             return str(value)
@@ -122,7 +122,7 @@ def _stat(values: Iterable[float | None]) -> dict[str, float] | None:
 
 
 def _metric_table(rows: list[dict]) -> dict[str, dict[str, float]]:
-    names = sorted({m for r in rows for m in r["scores"]})
+    names = list(dict.fromkeys(m for r in rows for m in r["scores"]))  # the task's metric order
     out = {}
     for name in names:
         stat = _stat(r["scores"].get(name) for r in rows)
@@ -171,7 +171,7 @@ def aggregate_groups(task_results: dict[str, dict], groups: dict[str, list[str]]
         out[group] = {
             "tasks": present,
             "n": sum(task_results[t]["n"] for t in present),
-            "metrics": {at: {m: {"mean": sum(v) / len(v), "tasks": len(v)} for m, v in sorted(ms.items())}
+            "metrics": {at: {m: {"mean": sum(v) / len(v), "tasks": len(v)} for m, v in ms.items()}
                         for at, ms in sorted(acc.items())},
         }
     return out
@@ -386,6 +386,7 @@ def evaluate(
     group_map = groups if groups is not None else default_groups(task_list)
     results = {
         "label": label or out.name,
+        "run_dir": str(out),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": {
             **fingerprint, "tasks": [t.name for t in task_list], "task_configs": {t.name: t.to_dict()

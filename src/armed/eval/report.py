@@ -616,3 +616,35 @@ def _samples_md(labels: list[str], items: list[dict]) -> str:
         lines.append(f"| {esc(it['task'])} · {esc(it['question'])} | {esc(it['reference'])} | " + " | ".join(answers)
                      + " |")
     return "\n".join(lines) + "\n"
+
+
+def results_table(results: dict[str, Any]) -> Table:
+    """One run's ``results.json`` as a table: task × answer type × metric, mean ± standard error (×100)."""
+    rows = []
+    for task, tr in results.get("tasks", {}).items():
+        for kind, table in tr.get("metrics", {}).items():
+            for metric, stat in table.items():
+                rows.append([task, kind, metric, _pct(stat["mean"]), f"{100 * stat['stderr']:.1f}", str(stat["n"])])
+        rows.append([task, "all", "format (strict tags)", _pct(tr.get("format_rate")), "", str(tr.get("n", 0))])
+    for group, gr in results.get("groups", {}).items():
+        if len(gr.get("tasks", [])) < 2:  # a one-task group repeats that task's numbers
+            continue
+        for kind, table in gr.get("metrics", {}).items():
+            for metric, stat in table.items():
+                rows.append([f"group {group}", kind, metric, _pct(stat["mean"]), "", f"{stat['tasks']} tasks"])
+    return Table(results.get("label", "results"), ["task", "answer type", "metric", "score", "± se", "n"], rows)
+
+
+def to_rich(table: Table) -> Any:
+    """A :class:`Table` as a ``rich.table.Table`` for the terminal (best value bold green)."""
+    from rich.table import Table as RichTable
+
+    out = RichTable(title=table.title or None, title_justify="left", header_style="bold")
+    for i, h in enumerate(table.header):
+        numeric = any(_is_number(r[i]) for r in table.rows if i < len(r))
+        out.add_column(h, justify="right" if numeric else "left")
+    for ri, row in enumerate(table.rows):
+        cells = [f"[bold green]{c}[/]" if table.best_cols and ci == table.best_cols[ri] else c
+                 for ci, c in enumerate(row)]
+        out.add_row(*cells)
+    return out
