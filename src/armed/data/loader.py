@@ -195,7 +195,11 @@ def answer_type_from_field(value: Any, row: Row, field: str = "answer_type") -> 
 
 
 class FileLoader(Loader):
-    """A loader for a release on disk: subclasses implement :meth:`records` and :meth:`make_sample`."""
+    """A loader for a release on disk: subclasses implement :meth:`records` and :meth:`make_sample`.
+
+    ``records`` runs first for each load and may set per-load attributes (the image folder it found, the
+    release variant) that ``make_sample`` reads; :func:`armed.data.get_loader` gives a fresh instance.
+    """
 
     split_aliases: ClassVar[dict[str, str]] = {}  # accepted spelling -> canonical split name
     option_defaults: ClassVar[dict[str, Any]] = {}  # load options this loader accepts, with defaults
@@ -247,7 +251,8 @@ class FileLoader(Loader):
             raise FileNotFoundError(f"{self.name}: folder {root} does not exist. Expected layout: {self.layout}")
         return root.resolve()
 
-    def image_cache(self, split: str) -> Path:
+    def image_cache(self) -> Path:
+        """Where images embedded in the release (parquet bytes) are written: ``$ARMED_HOME/data/<name>/images``."""
         from armed.models import armed_home
 
         return armed_home() / "data" / self.name / "images"
@@ -258,7 +263,7 @@ class FileLoader(Loader):
         split = self.resolve_split(split)
         opts = self.resolve_options(options)
         root = self.resolve_root(path)
-        store = ImageStore(check_images, cache_dir=self.image_cache(split))
+        store = ImageStore(check_images, cache_dir=self.image_cache())
         report = LoadReport()
         samples: list[Sample] = []
         first_row: dict[str, str] = {}  # id -> "file F row R" where it first appeared
