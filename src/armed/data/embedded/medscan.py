@@ -55,7 +55,7 @@ from armed.data.loader import Loader, LoadReport
 from armed.data.schema import Sample
 from armed.registry import DATASETS, did_you_mean
 
-BUILD_VERSION = "medscan-v3"
+BUILD_VERSION = "medscan-v5"
 IMAGE_SIZE = 224
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_ALIASES = {"val": "validation", "dev": "validation"}
@@ -315,7 +315,7 @@ def dicom_items() -> Iterator[Item]:
             elif modality == "MR":
                 facts.append("the contrast is soft-tissue contrast with no bone signal, typical of MR")
             elif modality == "US":
-                facts.append("the picture is a fan- or sector-shaped echo image, typical of ultrasound")
+                facts.append("the image has the speckled pulse-echo texture of ultrasound")
             elif modality in ("CR", "DX"):
                 facts.append("the image is a projection radiograph: overlapping structures, bone bright")
             elif modality == "NM":
@@ -585,7 +585,8 @@ def questions(item: Item) -> list[QA]:
         asked = item.modality if _hash(key + ":mc") % 2 == 0 else other
         truth = MODALITY[asked][0] == mod_name
         out.append(QA("modality_closed", IS_MODALITY[asked], *_yes_no(truth), "closed",
-                      mod_facts + [f"so the answer to '{IS_MODALITY[asked]}' is {'yes' if truth else 'no'}"]))
+                      mod_facts + [f"the question names {MODALITY[asked][0]}, which "
+                                   f"{'matches' if truth else 'is not'} the modality of this image ({mod_name})"]))
     if item.plane:
         plane_facts = [f for f in item.facts if "plane" in f]
         if not item.lesion_side:
@@ -597,8 +598,8 @@ def questions(item: Item) -> list[QA]:
             else item.plane
         out.append(QA("plane_closed", f"Is this {'an' if asked == 'axial' else 'a'} {asked} slice?",
                       *_yes_no(asked == item.plane), "closed",
-                      plane_facts + [f"so the answer to whether it is {asked} is "
-                                     f"{'yes' if asked == item.plane else 'no'}"]))
+                      plane_facts + [f"the question asks about the {asked} plane, which "
+                                     f"{'is' if asked == item.plane else 'is not'} the plane of this slice"]))
     if item.region and not item.lesion_side:
         region_facts = [f for f in item.facts if "header describes" in f or "slice of" in f or "image is a" in f]
         out.append(QA("region_open", _pick(["Which body region is shown in this image?",
@@ -613,7 +614,8 @@ def questions(item: Item) -> list[QA]:
                          if r != item.region and item.region not in REGION.get(r, [])]
         asked = item.region if _hash(key + ":rc") % 2 == 0 else _pick(other_regions, key + ":rco")
         out.append(QA("region_closed", f"Does this image show the {asked}?", *_yes_no(asked == item.region),
-                      "closed", region_facts + [f"so the region is the {item.region}"]))
+                      "closed", region_facts + [f"the region imaged is the {item.region}"
+                                                + ("" if asked == item.region else f", not the {asked}")]))
     if item.organ == "brain" and item.plane in ("axial", "coronal") and item.group.startswith("volume:") \
             and not item.lesion_side and not item.synthetic:
         out.append(QA("lesion_presence", _pick(["Is there a focal hyperintense lesion in this image?",
