@@ -482,13 +482,30 @@ def test_sync_and_async_forms(make, server):
     assert pickle.loads(pickle.dumps(asyn)).__name__ == "judge_correctness"
 
 
-@pytest.mark.slow  # importing trl.trainer takes 20-35 s on the shared CPU
-def test_trl_detects_the_async_form_and_names_it(make):
+@pytest.mark.slow  # importing trl takes 20-35 s on the shared CPU; the step itself ~2 s
+def test_grpo_step_with_async_and_sync_judges(make, server, tmp_path):
+    """One real TRL GRPO step on a tiny policy: TRL awaits the async judge, calls the sync one, logs both."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
     from trl.trainer.utils import get_callable_name, is_async_callable
 
-    sync, asyn = make(), make(asynchronous=True)
-    assert not is_async_callable(sync) and is_async_callable(asyn)
-    assert get_callable_name(sync) == get_callable_name(asyn) == "judge_correctness"
+    asyn, sync = make(asynchronous=True), make("consistency")
+    assert is_async_callable(asyn) and not is_async_callable(sync)
+    assert get_callable_name(asyn) == "judge_correctness"
+    folder = _tiny_local_judge(tmp_path / "policy", None, seed=0)
+    rows = [{"prompt": "user: what is the finding ? assistant :", "question": "What is the finding?",
+             "answer": "pneumothorax"}] * 8
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=4,
+                      max_completion_length=8, max_steps=1, logging_steps=1, report_to="none", save_strategy="no",
+                      use_cpu=True)
+    trainer = GRPOTrainer(model=str(folder), reward_funcs=[asyn, sync], args=args, train_dataset=Dataset.from_list(rows),
+                          processing_class=AutoTokenizer.from_pretrained(folder))
+    trainer.train()
+    logs = trainer.state.log_history[0]
+    assert server.count >= 2 and logs["judge_correctness/abstain_frac"] == 0.0
+    assert 0.0 <= logs["rewards/judge_correctness/mean"] <= 0.3 + 1e-6  # garbage is never "pneumothorax"; NaN fails
+    assert "rewards/judge_consistency/mean" in logs
 
 
 def test_registered_judges_are_lazy_and_configured_from_env(server, tmp_path, monkeypatch):
