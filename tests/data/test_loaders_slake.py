@@ -81,5 +81,7 @@ def test_bad_rows_are_named_and_skippable(root):
 
 def test_missing_split_file_gives_layout(root):
     (root / "validate.json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"validate.json not found.*imgs/xmlabN/source.jpg"):
+    with pytest.raises(FileNotFoundError, match=r"validate.json or validation.json not found.*imgs/xmlabN/source.jpg"):
         load_dataset("slake", root, "validation")
+    benchfmt.write_json(root / "validation.json", [_q(5, "xmlab2/source.jpg", "Which organ?", "Liver", "OPEN")])
+    assert [s.id for s in load_dataset("slake", root, "validation")[0]] == ["5"]  # the mirrors' file name

@@ -54,3 +54,23 @@ def test_hf_dataset_columns():
     assert ds[1]["options"] == "" and parse_options(ds[1]["options"]) == {} and ds[1]["aliases"] == [
         "computed tomography"]
     assert parse_options(json.dumps(["x"])) == {} and parse_options("{broken") == {}
+
+
+def test_round_trip_and_pickle():
+    import pickle
+
+    s = _mc(meta={"answer_letter": "B"}, images=["/x.png"])
+    assert Sample.from_dict(s.to_dict()) == s
+    with pytest.raises(SampleError, match="unknown sample keys \\['colour'\\]"):
+        Sample.from_dict({**s.to_dict(), "colour": "red"})
+    err = pickle.loads(pickle.dumps(SampleError("image not found", file="a.json", row=3, field="img")))
+    assert (err.file, err.row, err.field, str(err)) == ("a.json", 3, "img", "file a.json, row 3, field 'img': image not found")
+
+
+def test_labelled_letter_wins_over_repeated_option_text():
+    options = {"A": "None of the above", "B": "Edema", "C": "None of the above"}
+    s = Sample(id="1", source="t", split="test", question="q", answer="None of the above",
+               answer_type="multiple_choice", options=options, meta={"answer_letter": "C"})
+    assert s.answer_letter == "C"
+    assert Sample(id="1", source="t", split="test", question="q", answer="None of the above",
+                  answer_type="multiple_choice", options=options).answer_letter == "A"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 AnswerType = Literal["closed", "open", "multiple_choice"]
@@ -45,6 +45,13 @@ class SampleError(ValueError):
         ) if p)
         super().__init__(f"{where}: {message}" if where else message)
         self.file, self.row, self.field, self.reason = file, row, field, message
+
+    def __reduce__(self):  # keep file/row/field across processes (datasets.map with num_proc, pools)
+        return (_sample_error, (self.reason, self.file, self.row, self.field))
+
+
+def _sample_error(reason: str, file: str, row: int | str | None, field: str) -> SampleError:
+    return SampleError(reason, file=file, row=row, field=field)
 
 
 @dataclass
@@ -95,6 +102,16 @@ class Sample:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Sample:
+        """The inverse of :meth:`to_dict` (unknown keys are an error naming them, not silently dropped)."""
+        known = {f.name for f in fields(cls)}
+        extra = sorted(set(data) - known)
+        if extra:
+            raise SampleError(f"unknown sample keys {extra} (allowed: {', '.join(sorted(known))})",
+                              row=data.get("id"))
+        return cls(**data)
 
 
 def format_question(sample: Sample) -> str:

@@ -16,7 +16,8 @@ from armed.data.loader import Exclude, FileLoader, Row, answer_type_from_field
 from armed.data.schema import Sample
 from armed.registry import DATASETS
 
-SPLIT_FILES = {"train": "train.json", "validation": "validate.json", "test": "test.json"}
+# The original release names the validation file validate.json; some mirrors call it validation.json.
+SPLIT_FILES = {"train": ("train.json",), "validation": ("validate.json", "validation.json"), "test": ("test.json",)}
 
 
 @DATASETS.register("slake", description="SLAKE radiology VQA (English by default; lang='zh' for Chinese)")
@@ -38,9 +39,9 @@ class SLAKELoader(FileLoader):
     option_choices: ClassVar[dict[str, tuple]] = {"lang": ("en", "zh")}
 
     def records(self, root: Path, split: str, options: dict[str, Any]) -> Iterator[Record]:
-        path = find_one(root, SPLIT_FILES[split])
+        path = next((p for p in (find_one(root, n) for n in SPLIT_FILES[split]) if p is not None), None)
         if path is None:
-            raise self.missing(root, SPLIT_FILES[split])
+            raise self.missing(root, " or ".join(SPLIT_FILES[split]))
         self._image_dir = path.parent / "imgs" if (path.parent / "imgs").is_dir() else path.parent
         yield from iter_json_list(path)
 
