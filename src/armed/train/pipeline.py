@@ -281,6 +281,8 @@ def trainer_config(stage: StageSection, cfg: PipelineConfig, stage_dir: Path, dt
         args.setdefault("fp16", True)
     if not torch.cuda.is_available():
         args.setdefault("use_cpu", True)
+        if "gradient_checkpointing" not in args:  # TRL turns it on; on CPU memory is cheap and time is not
+            args.setdefault("activation_checkpointing", False)
     if stage.type == "grpo":
         args.setdefault("log_completions", cfg.logging.log_completions)
         args.setdefault("num_completions_to_print", cfg.logging.num_completions_to_print)
@@ -354,16 +356,17 @@ def dry_run(cfg: PipelineConfig) -> list[str]:
 
 
 def load_policy(name_or_path: str, cfg: PipelineConfig, dtype: str, adapter: str | None = None):
-    """``(model, processing_class, is_vlm)`` for a stage; a VLM gets its processor (image-only without
-    torchvision, see ``armed.vlm``)."""
+    """``(model, processing_class, is_vlm)`` for a stage: any causal LM or VLM (processor torchvision-free for
+    Qwen2-VL/2.5-VL, see :mod:`armed.vlm`), optionally 4-bit (QLoRA) and with a trainable adapter."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoProcessor, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
+    from armed import vlm
     from armed.models import resolve
 
     folder = resolve(name_or_path)
-    mcfg = AutoConfig.from_pretrained(folder, trust_remote_code=cfg.model.trust_remote_code)
-    is_vlm = getattr(mcfg, "vision_config", None) is not None
+    is_vlm = vlm.is_vlm(folder)
+    processor = vlm.load_processor(folder)
     # On CPU, bf16 is autocast over float32 master weights (pure-bf16 weights lose small Adam updates);
     # on GPU the weights are loaded in the training dtype, as TRL's examples do.
     weights = dtype if torch.cuda.is_available() or dtype == "float32" else "float32"
@@ -374,21 +377,8 @@ def load_policy(name_or_path: str, cfg: PipelineConfig, dtype: str, adapter: str
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=getattr(torch, dtype),
             bnb_4bit_use_double_quant=True)
-    if is_vlm:
-        from transformers import AutoModelForImageTextToText
-
-        model = AutoModelForImageTextToText.from_pretrained(folder, **kwargs)
-        try:
-            from armed import vlm
-
-            processor = vlm.load_processor(folder)
-        except (ImportError, AttributeError):
-            processor = AutoProcessor.from_pretrained(folder, trust_remote_code=cfg.model.trust_remote_code)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
-        processor = AutoTokenizer.from_pretrained(folder, trust_remote_code=cfg.model.trust_remote_code)
-        if processor.pad_token is None:
-            processor.pad_token = processor.eos_token
+    auto = AutoModelForImageTextToText if is_vlm else AutoModelForCausalLM
+    model = auto.from_pretrained(folder, **kwargs)
     if adapter:
         from peft import PeftModel
 
