@@ -127,3 +127,13 @@ def test_armed_meets_targets_on_shipped_set():
     armed, cosine = result.metrics["armed"], result.metrics["semantic"]
     assert armed["pairwise_accuracy"] >= 0.90 and armed["auc"] >= 0.95 and armed["within_group_std"] >= 0.30
     assert armed["pairwise_accuracy"] > cosine["pairwise_accuracy"] + 0.15
+
+
+def test_markdown_table_from_json():
+    from armed.audit import markdown_table
+
+    text = markdown_table({"armed": {"spearman": 0.5, "pairwise_accuracy": 0.9, "auc": None,
+                                     "within_group_std": 0.3, "gap": 0.7}})
+    lines = text.splitlines()
+    assert lines[0].startswith("| reward | spearman | pairwise_accuracy") and len(lines) == 3
+    assert lines[2] == "| `armed` | 0.500 | 0.900 | – | 0.300 | 0.700 |"

@@ -257,3 +257,12 @@ def plot_distributions(result: AuditResult, png: str | Path) -> Path:
     fig.savefig(png, dpi=120)
     plt.close(fig)
     return png
+
+
+def markdown_table(metrics: dict[str, dict[str, float | None]]) -> str:
+    """The ``--json`` output as a Markdown table (how docs/audit.md is generated)."""
+    head = "| reward | " + " | ".join(METRIC_KEYS) + " |"
+    rule = "|---|" + "---:|" * len(METRIC_KEYS)
+    rows = [f"| `{name}` | " + " | ".join("–" if m.get(k) is None else f"{m[k]:.3f}" for k in METRIC_KEYS) + " |"
+            for name, m in metrics.items()]
+    return "\n".join([head, rule, *rows])
