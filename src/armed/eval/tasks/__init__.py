@@ -147,6 +147,9 @@ def task_from_dict(data: dict[str, Any], source: str = "") -> Task:
     for key in data:
         if key not in allowed:
             raise ValueError(where + did_you_mean(key, allowed, "task key"))
+    for key in ("name", "dataset"):
+        if not data.get(key):
+            raise ValueError(f"{where}task {data.get('name', '?')!r}: key {key!r} is required")
     prompt = data.pop("prompt", None) or {}
     if not isinstance(prompt, dict):
         raise ValueError(f"{where}'prompt' must be a mapping with 'system' and/or 'template'")
