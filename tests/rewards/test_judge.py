@@ -324,6 +324,15 @@ def test_client_errors_are_not_retried(make, server, status):
     assert server.count == 1
 
 
+def test_failures_are_summarised_in_one_warning_per_batch(make, server, caplog):
+    server.plan = [(401, {})] * 3
+    caplog.set_level(logging.WARNING, logger="armed.rewards.judge")
+    comps = [f"<answer>finding {i}</answer>" for i in range(4)]
+    assert make(concurrency=1)(["p"] * 4, comps, **cols(4)) == [None, None, None, 0.3]
+    records = [r.getMessage() for r in caplog.records if "requests to" in r.getMessage()]
+    assert len(records) == 1 and "3/4" in records[0] and "HTTP 401 (not retried) x3" in records[0]
+
+
 def test_timeout_abstains_after_bounded_retries(make, server):
     server.delay = 3.0
     start = time.monotonic()

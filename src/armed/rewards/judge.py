@@ -53,12 +53,14 @@ import sqlite3
 import threading
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from armed.registry import REWARDS, did_you_mean
+from armed.rewards.columns import aliases_list, as_text, column, options_dict
 from armed.rewards.extract import completion_to_text, parse
 
 logger = logging.getLogger(__name__)
@@ -260,46 +262,6 @@ def quote(field_name: str, text: str) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    return value if isinstance(value, str) else str(value)
-
-
-def _column(kwargs: dict[str, Any], name: str, n: int) -> list[Any]:
-    value = kwargs.get(name)
-    if value is None or isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
-        return [value] * n
-    values = list(value)
-    return (values + [None] * n)[:n]
-
-
-def _aliases(value: Any) -> list[str]:
-    if isinstance(value, str):
-        value = value.strip()
-        if value.startswith("["):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                return [value]
-        else:
-            return [p.strip() for p in value.split("|") if p.strip()]
-    if isinstance(value, (list, tuple)):
-        return [_text(x).strip() for x in value if _text(x).strip()]
-    return []
-
-
-def _options(value: Any) -> dict[str, str]:
-    if isinstance(value, str) and value.strip():
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    if isinstance(value, dict):
-        return {str(k): _text(v) for k, v in value.items()}
-    return {}
-
-
 def _question_from_prompt(prompt: Any) -> str:
     """The last user message of a TRL prompt (conversational or plain string)."""
     if isinstance(prompt, str):
@@ -323,16 +285,16 @@ class Row:
 
 
 def rows_from_columns(prompts: Sequence[Any], n: int, kwargs: dict[str, Any]) -> list[Row]:
-    questions, answers = _column(kwargs, "question", n), _column(kwargs, "answer", n)
-    aliases, options, letters = (_column(kwargs, k, n) for k in ("aliases", "options", "answer_letter"))
+    questions, answers = column(kwargs, "question", n), column(kwargs, "answer", n)
+    aliases, options, letters = (column(kwargs, k, n) for k in ("aliases", "options", "answer_letter"))
     prompts = (list(prompts) + [None] * n)[:n]
     rows = []
     for i in range(n):
-        question = _text(questions[i]).strip() or _question_from_prompt(prompts[i]).strip()
-        reference = _text(answers[i]).strip()
-        accepted = tuple(a for a in _aliases(aliases[i]) if a != reference)
-        rows.append(Row(question, reference, accepted, tuple(_options(options[i]).items()),
-                        _text(letters[i]).strip()))
+        question = as_text(questions[i]).strip() or _question_from_prompt(prompts[i]).strip()
+        reference = as_text(answers[i]).strip()
+        accepted = tuple(a.strip() for a in aliases_list(aliases[i]) if a.strip() != reference)
+        rows.append(Row(question, reference, accepted, tuple(options_dict(options[i]).items()),
+                        as_text(letters[i]).strip()))
     return rows
 
 
@@ -404,10 +366,16 @@ class OpenAIBackend:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         headers = self._headers()
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits, trust_env=self.trust_env) as client:
-            return list(await asyncio.gather(*(self._one(client, sem, headers, m) for m in batch)))
+            results = await asyncio.gather(*(self._one(client, sem, headers, m) for m in batch))
+        failures = Counter(reason for reply, reason in results if reply is None)
+        if failures:  # one line per batch, not one per request: an outage must not flood the log
+            logger.warning("judge: %d/%d requests to %s failed (%s); abstaining on them", sum(failures.values()),
+                           len(results), self.url, ", ".join(f"{r} x{c}" for r, c in failures.most_common()))
+        return [reply for reply, _ in results]
 
     async def _one(self, client: Any, sem: asyncio.Semaphore, headers: dict[str, str], messages: Messages
-                   ) -> str | None:
+                   ) -> tuple[str | None, str]:
+        """``(reply content or None, reason of the last failure)``."""
         import httpx
 
         payload = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
@@ -424,18 +392,16 @@ class OpenAIBackend:
                     reason = type(exc).__name__
                 else:
                     if resp.status_code == 200:
-                        return _reply_content(resp)
+                        content = _reply_content(resp)
+                        return content, "" if content is not None else "malformed response body"
                     reason = f"HTTP {resp.status_code}"
                     if resp.status_code != 429 and resp.status_code < 500:
-                        _warn_once(f"judge request to {self.url} failed with {reason} (not retried)")
-                        return None
+                        return None, f"{reason} (not retried)"
                     retry_after = _retry_after(resp.headers.get("retry-after"))
             if attempt < self.max_retries:
                 delay = self.backoff_base * 2 ** attempt * (1 + 0.25 * random.random())
                 await asyncio.sleep(min(self.backoff_max, max(delay, retry_after or 0.0)))
-        logger.warning("judge request to %s failed after %d attempts (%s); abstaining",
-                       self.url, self.max_retries + 1, reason)
-        return None
+        return None, f"{reason} after {self.max_retries + 1} attempts"
 
 
 def _reply_content(resp: Any) -> str | None:
