@@ -94,8 +94,7 @@ def data_inspect_command(
 
     from armed.data.inspect import inspect_dataset, render
 
-    with err_console.status(f"reading {dataset} ..."):
-        summary = inspect_dataset(dataset, path, split, skip_bad=skip_bad, options=_parse_opts(opt))
+    summary = inspect_dataset(dataset, path, split, skip_bad=skip_bad, options=_parse_opts(opt), progress=True)
     if json_out:
         print(json.dumps(summary, ensure_ascii=False))
     else:

@@ -19,7 +19,7 @@ from armed.data.schema import Sample
 
 def inspect_dataset(name: str, path: str | Path | None = None, split: str | None = None, *,
                     skip_bad: bool = False, options: dict[str, Any] | None = None, n_samples: int = 3,
-                    check_images: bool = True) -> dict[str, Any]:
+                    check_images: bool = True, progress: bool = False) -> dict[str, Any]:
     """A JSON-ready summary of dataset ``name``: keys ``splits``, ``answer_types``, ``missing_images`` and more."""
     from armed.data import get_loader
 
@@ -32,9 +32,15 @@ def inspect_dataset(name: str, path: str | Path | None = None, split: str | None
     absent: dict[str, str] = {}
     excluded: dict[str, dict[str, int]] = {}  # per split: each split's load sees the whole release
     report = LoadReport()
+    from contextlib import nullcontext
+
+    from rich.console import Console
+
+    stderr = Console(stderr=True)
     for s in splits:
         try:
-            samples, rep = loader.load(path, s, skip_bad=skip_bad, **options)
+            with stderr.status(f"reading {name} {s} ...") if progress else nullcontext():
+                samples, rep = loader.load(path, s, skip_bad=skip_bad, **options)
         except FileNotFoundError as exc:
             if split:  # the one split asked for: its absence is the answer
                 raise
@@ -53,7 +59,12 @@ def inspect_dataset(name: str, path: str | Path | None = None, split: str | None
     images = sorted({p for x in everything for p in x.images})
     missing, unreadable = [], []
     if check_images:
-        for p in images:
+        todo: Any = images
+        if progress and len(images) > 200:  # OmniMedVQA has ~80k images: show it is moving (on stderr)
+            from rich.progress import track
+
+            todo = track(images, description="checking images", console=stderr, transient=True)
+        for p in todo:
             if not Path(p).is_file():
                 missing.append(p)
             elif unreadable_reason(Path(p)):
