@@ -99,6 +99,9 @@ class DataSection:
     answer_types: list[str] | None = _help(
         "Keep only these answer types (closed, open, multiple_choice): curriculum stages select with this.",
         default=None)
+    samples_file: str | None = _help(
+        "A samples JSONL written by `armed data filter` (filtered.jsonl) or `armed data distill`; replaces the "
+        "loader (dataset then only names the source).", default=None)
     loader_options: dict[str, Any] | None = _help(
         "Extra keyword options for the dataset loader (e.g. mmlu-med's form).", default=None)
     filter: str | None = _help("A registered sample filter applied after loading (e.g. difficulty filtering).",

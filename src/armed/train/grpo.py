@@ -2,9 +2,9 @@
 
 Rewards arrive already wrapped (:func:`armed.train.callbacks.wrap_rewards`), named by their registry key.
 A reward that needs the policy itself (CAPO's perception consistency scores the policy's likelihood of its
-answer with the original vs a perturbed image) exposes ``bind_trainer(trainer)``; it is called once the trainer
-exists, so the reward reads ``trainer.model`` and ``trainer.processing_class`` at scoring time (under
-DeepSpeed/FSDP the wrapped model is the one to call).
+answer with the original vs a perturbed image) exposes ``attach(model, processing_class)`` (or
+``bind_trainer(trainer)``); it is called once the trainer exists, with the trainer's own model, so the reward
+scores the policy as it trains (LoRA adapters included).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ def build(model: Any, processing_class: Any, train_dataset: Any, reward_funcs: l
                           processing_class=processing_class, peft_config=peft_config, callbacks=callbacks)
     for reward in reward_funcs:
         inner = getattr(reward, "reward", reward)
-        bind = getattr(inner, "bind_trainer", None)
-        if callable(bind):
-            bind(trainer)
+        if callable(getattr(inner, "bind_trainer", None)):
+            inner.bind_trainer(trainer)
+        elif callable(getattr(inner, "attach", None)):
+            inner.attach(trainer.model, trainer.processing_class)
     return trainer

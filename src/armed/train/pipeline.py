@@ -144,7 +144,14 @@ def load_samples(sel: DataSection) -> list:
     """Samples of a data selection: loader → answer-type filter → optional filter → limit."""
     from armed.data import load_dataset
 
-    samples, report = load_dataset(sel.dataset, path=sel.path, split=sel.split, **(sel.loader_options or {}))
+    if sel.samples_file:  # output of `armed data filter` / `armed data distill`
+        from armed.data.filter import read_samples
+        from armed.data.loader import LoadReport
+
+        samples = read_samples(sel.samples_file)
+        report = LoadReport(rows_read=len(samples), kept=len(samples))
+    else:
+        samples, report = load_dataset(sel.dataset, path=sel.path, split=sel.split, **(sel.loader_options or {}))
     if sel.answer_types:
         samples = [s for s in samples if s.answer_type in sel.answer_types]
     if sel.filter:
@@ -160,23 +167,25 @@ def load_samples(sel: DataSection) -> list:
 
 
 def sft_completion(sample: Any, target: str) -> str:
-    """The assistant text an SFT stage teaches: ``<think>reasoning</think>\\n<answer>answer</answer>``.
+    """The assistant text an SFT stage teaches: ``<think>reasoning</think><answer>answer</answer>``.
 
-    Reasoning comes from the sample's ``cot`` meta (written by distillation, ``armed.data.distill``) when
-    present; otherwise a one-sentence rationale naming the question type, so the format (not invented
-    medical reasoning) is what is learned.
+    Reasoning, in order: the sample's ``cot`` meta (written by ``armed data distill``); the embedded datasets'
+    template rationales (:mod:`armed.data.embedded.cot`, built only from what is known about the sample);
+    otherwise none is invented and the target is the answer alone in the same format. The final answer is the
+    option letter for multiple choice, else the reference text. ``target='answer'`` skips the reasoning.
     """
-    answer = sample.answer
-    if sample.answer_type == "multiple_choice" and sample.answer_letter:
-        answer = f"{sample.answer_letter}. {sample.answer}"
+    from armed.data.embedded.cot import COT_DATASETS, completion_for, wrap
+
+    answer = sample.answer_letter if sample.answer_type == "multiple_choice" and sample.answer_letter \
+        else sample.answer
     if target == "answer":
         return f"<answer>{answer}</answer>"
-    cot = str(sample.meta.get("cot") or sample.meta.get("explanation") or "").strip()
-    if not cot:
-        kind = {"closed": "a closed question", "open": "an open question",
-                "multiple_choice": "a multiple-choice question"}[sample.answer_type]
-        cot = f"This is {kind}; I recall the relevant facts and choose the answer they support."
-    return f"<think>{cot}</think>\n<answer>{answer}</answer>"
+    cot = str(sample.meta.get("cot") or "").strip()
+    if cot:
+        return wrap(cot, answer)
+    if sample.source in COT_DATASETS:
+        return completion_for(sample)
+    return wrap("", answer)
 
 
 def build_dataset(samples: list, stage_type: str, sel: DataSection, vision: bool):
@@ -319,6 +328,9 @@ def dry_run(cfg: PipelineConfig) -> list[str]:
             DATASETS.get(sel.dataset)
         except RegistryError as exc:
             raise ConfigError(f"{where}.data.dataset: {exc}") from None
+        if sel.samples_file and not Path(sel.samples_file).is_file():
+            lines.append(f"  note: {where}.data.samples_file {sel.samples_file} does not exist yet; write it with "
+                         f"`armed data filter` (or distill) before training")
         rewards = []
         for name in stage.rewards:
             try:
