@@ -63,6 +63,21 @@ def iter_json_list(path: str | Path) -> Iterator[Record]:
             yield Record(path, i, None, f"malformed row: expected an object, found {type(item).__name__}")
 
 
+def _utf8(reader):
+    """Decorator: a file that is not UTF-8 text raises SampleError naming it (not a bare UnicodeDecodeError)."""
+    import functools
+
+    @functools.wraps(reader)
+    def wrapped(path, *args, **kwargs):
+        try:
+            yield from reader(path, *args, **kwargs)
+        except UnicodeDecodeError as exc:
+            raise SampleError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path)) from exc
+
+    return wrapped
+
+
+@_utf8
 def iter_jsonl(path: str | Path) -> Iterator[Record]:
     """Rows of a JSON-lines file (row = line number); blank lines are not rows."""
     path = Path(path)
@@ -83,6 +98,7 @@ def iter_jsonl(path: str | Path) -> Iterator[Record]:
                 yield Record(path, i, None, f"malformed row: expected an object, found {type(item).__name__}")
 
 
+@_utf8
 def iter_csv(path: str | Path, *, fieldnames: list[str] | None = None, delimiter: str = ",") -> Iterator[Record]:
     """Rows of a CSV file (row = line number of the record's start, the header being line 1).
 
@@ -113,6 +129,7 @@ def iter_csv(path: str | Path, *, fieldnames: list[str] | None = None, delimiter
             yield Record(path, row, dict(zip(columns, cells, strict=True)))
 
 
+@_utf8
 def iter_delimited_text(path: str | Path, columns: list[str], delimiter: str = "|") -> Iterator[Record]:
     """Rows of a plain text file with one record per line, cells separated by ``delimiter`` (VQA-Med)."""
     path = Path(path)
