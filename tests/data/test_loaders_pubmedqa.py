@@ -46,3 +46,20 @@ def test_bad_decision_and_missing_ids_file(root):
     (root / "test_ground_truth.json").unlink()
     with pytest.raises(FileNotFoundError, match="test_ground_truth.json"):
         load_dataset("pubmedqa", root, "test")
+
+
+def test_hf_parquet_mirror(tmp_path):
+    def hf(pubid, decision):
+        item = _item(decision)
+        return {"pubid": pubid, "question": item["QUESTION"], "long_answer": item["LONG_ANSWER"],
+                "final_decision": decision,
+                "context": {"contexts": item["CONTEXTS"], "labels": item["LABELS"], "meshes": item["MESHES"]}}
+
+    benchfmt.write_parquet(tmp_path / "pqa_labeled" / "train-00000-of-00001.parquet",
+                           [hf(111, "yes"), hf(222, "maybe"), hf(333, "no")])
+    benchfmt.write_parquet(tmp_path / "pqa_unlabeled" / "train-00000-of-00001.parquet", [hf(9, "yes")])
+    samples, _ = load_dataset("pubmedqa", tmp_path, "all")
+    assert [(s.id, s.answer) for s in samples] == [("111", "yes"), ("222", "maybe"), ("333", "no")]
+    assert "Results: Mortality fell by 10%." in samples[0].question
+    benchfmt.write_json(tmp_path / "test_ground_truth.json", {"333": "no"})
+    assert [s.id for s in load_dataset("pubmedqa", tmp_path, "test")[0]] == ["333"]

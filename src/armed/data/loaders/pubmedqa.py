@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from armed.data.io import Record, find_one, read_json
+from armed.data.io import Record, find_one, find_split_files, iter_table, read_json
 from armed.data.loader import Exclude, FileLoader, Row
 from armed.data.schema import Sample, SampleError
 from armed.registry import DATASETS
@@ -37,7 +37,8 @@ class PubMedQALoader(FileLoader):
     license = "MIT"
     citation = "Jin et al., EMNLP 2019"
     layout = (f"DIR/{FILES['pqal']} ({{PMID: {{QUESTION, CONTEXTS, LABELS, LONG_ANSWER, final_decision}}}}) + "
-              f"DIR/{TEST_IDS} (the 500 test PMIDs) for the train/test split; DIR/{FILES['pqaa']} for subset=pqaa")
+              f"DIR/{TEST_IDS} (the 500 test PMIDs) for the train/test split; DIR/{FILES['pqaa']} for subset=pqaa; "
+              "or the HF parquet DIR/pqa_labeled/train-*.parquet (qiaojin/PubMedQA)")
     expected_counts: ClassVar[dict[str, int]] = {"train": 500, "test": 500, "all": 1000}
     answer_type_rule = "closed: final_decision yes / no / maybe (the prompt lists all three)"
     option_defaults: ClassVar[dict[str, Any]] = {"subset": "pqal"}
@@ -45,8 +46,11 @@ class PubMedQALoader(FileLoader):
 
     def records(self, root: Path, split: str, options: dict[str, Any]) -> Iterator[Record]:
         path = find_one(root, FILES[options["subset"]])
-        if path is None:
-            raise self.missing(root, FILES[options["subset"]])
+        hf = [] if path is not None else find_split_files(root, ["train"], exts=("parquet",))
+        hf = [f for f in hf if ("pqa_labeled" if options["subset"] == "pqal" else "pqa_artificial") in f.as_posix()]
+        if path is None and not hf:
+            raise self.missing(root, f"{FILES[options['subset']]} (or the HF parquet "
+                                     f"pqa_{'labeled' if options['subset'] == 'pqal' else 'artificial'}/train-*.parquet)")
         self._test_ids: set[str] | None = None
         if split != "all":
             if options["subset"] == "pqaa":
@@ -58,6 +62,11 @@ class PubMedQALoader(FileLoader):
             if not isinstance(ids, dict):
                 raise SampleError("expected an object {PMID: label}", file=str(ids_path))
             self._test_ids = {str(k) for k in ids}
+        if path is None:  # HF qiaojin/PubMedQA: pubid, question, context{contexts, labels, meshes}, ...
+            for f in hf:
+                for rec in iter_table(f):
+                    yield rec if rec.data is None else Record(rec.file, rec.row, _from_hf(rec.data))
+            return
         data = read_json(path)
         if not isinstance(data, dict):
             raise SampleError(f"expected an object {{PMID: record}}, found {type(data).__name__}", file=str(path))
@@ -85,3 +94,11 @@ class PubMedQALoader(FileLoader):
             meta={"answer_set": list(ANSWER_SET), "pmid": pmid, "long_answer": row.text("LONG_ANSWER", ""),
                   "question_only": row.text("QUESTION"), "meshes": row.get("MESHES", [])},
         )
+
+
+def _from_hf(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of the HF parquet in the release's field names (so one converter serves both)."""
+    context = row.get("context") if isinstance(row.get("context"), dict) else {}
+    return {"PMID": row.get("pubid"), "QUESTION": row.get("question"), "CONTEXTS": context.get("contexts"),
+            "LABELS": context.get("labels") or [], "MESHES": context.get("meshes") or [],
+            "LONG_ANSWER": row.get("long_answer"), "final_decision": row.get("final_decision")}
