@@ -46,3 +46,12 @@ def test_hf_parquet(tmp_path):
     samples, report = load_dataset("mmlu", tmp_path, skip_bad=True)
     assert [s.answer_letter for s in samples] == ["D"] and report.excluded == {
         "subject philosophy not in subjects=medical": 1}
+
+
+def test_hf_repo_with_both_copies_reads_one(tmp_path):
+    row = {"question": "Q1?", "subject": "anatomy", "choices": ["a", "b", "c", "d"], "answer": 1}
+    benchfmt.write_parquet(tmp_path / "all" / "test-00000-of-00001.parquet", [row])
+    benchfmt.write_parquet(tmp_path / "anatomy" / "test-00000-of-00001.parquet", [row])
+    benchfmt.write_parquet(tmp_path / "astronomy" / "test-00000-of-00001.parquet", [{**row, "subject": "astronomy"}])
+    samples, report = load_dataset("mmlu", tmp_path)
+    assert len(samples) == 1 and samples[0].answer == "b" and report.excluded == {}

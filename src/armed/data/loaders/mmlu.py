@@ -60,6 +60,9 @@ class MMLUMedicalLoader(FileLoader):
         files = find_split_files(root, [split, tag], exts=("parquet",))
         if not files:
             raise self.missing(root, f"<subject>_{tag}.csv files or {split} parquet files")
+        # The hub repo holds every question twice: per subject (anatomy/…) and in all/. Read one copy.
+        per_subject = [f for f in files if f.relative_to(root).parts[0] in subjects]
+        files = per_subject or [f for f in files if f.relative_to(root).parts[0] == "all"] or files
         for f in files:
             folder = f.relative_to(root).parts[0] if len(f.relative_to(root).parts) > 1 else ""
             for rec in iter_table(f):

@@ -73,7 +73,7 @@ class VQARADLoader(FileLoader):
         if self._mode == "parquet":
             image = row.embedded_image(row.get("image"), "image")
             answer_type = closed_if_yes_no(answer)
-            return Sample(id=f"{row.split}-{row.row}", source=self.name, split=row.split, question=question,
+            return Sample(id=f"{row.split}-{row.file.stem}-{row.row}", source=self.name, split=row.split, question=question,
                           answer=answer, answer_type=answer_type, images=[image], aliases=natural_aliases(answer))
         if self._mode == "release":
             phrase_type = row.text("phrase_type")
