@@ -129,7 +129,8 @@ def render(summary: dict[str, Any], console: Any) -> None:
     for s, n in summary["splits"].items():
         expected = summary["expected_counts"].get(s)
         by_type = ", ".join(f"{k} {v}" for k, v in sorted(summary["answer_types_by_split"][s].items()))
-        t.add_row(s, str(n), "" if expected is None else str(expected), by_type)
+        shown = str(n) if expected is None or n == expected else f"[yellow]{n}[/]"  # differs from the release
+        t.add_row(s, shown, "" if expected is None else str(expected), by_type)
     for s, why in summary["absent_splits"].items():
         t.add_row(s, "[dim]absent[/]", str(summary["expected_counts"].get(s, "")), f"[dim]{escape(why.split('.')[0])}[/]")
     console.print(t)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from armed.data.aliases import natural_aliases
 from armed.data.io import Record, find_split_files, iter_table
 from armed.data.loader import FileLoader, Row, closed_if_yes_no
 from armed.data.schema import Sample
@@ -47,5 +48,5 @@ class PathVQALoader(FileLoader):
         return Sample(
             id=f"{row.split}-{row.file.name}-{row.row}", source=self.name, split=row.split,
             question=row.text("question"), answer=answer, answer_type=closed_if_yes_no(answer),
-            images=[row.embedded_image(row.get("image"), "image")],
+            images=[row.embedded_image(row.get("image"), "image")], aliases=natural_aliases(answer),
         )
