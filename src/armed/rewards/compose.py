@@ -132,9 +132,11 @@ class ArmedReward:
                 open_rows.append(i)
                 preds.append(pred)
         self.last_components = {}
+        # Always run the components, even with no open row: under torch.distributed the adaptive scaler
+        # all-gathers on every call, so skipping it on one process would hang the others.
+        refs_open = [references(answers[i], alias_col[i]) for i in open_rows]
+        comps = self.components(preds, refs_open, [as_text(questions[i]) for i in open_rows])
         if open_rows:
-            refs_open = [references(answers[i], alias_col[i]) for i in open_rows]
-            comps = self.components(preds, refs_open, [as_text(questions[i]) for i in open_rows])
             capped = []
             for k, i in enumerate(open_rows):
                 score, was_capped = self.combine(comps["textual"][k], comps["semantic"][k], comps["medical"][k])

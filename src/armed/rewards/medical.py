@@ -174,6 +174,7 @@ ROOTS = {"cardi": "heart", "hepat": "liver", "splen": "spleen", "nephr": "kidney
          "endocardi": "endocardium", "cholangi": "bile duct", "sial": "salivary gland", "tonsill": "tonsil"}
 
 
+@functools.lru_cache(maxsize=65536)
 def decompose(word: str) -> str | None:
     """The analytic paraphrase of a one-word term built from Greek/Latin parts, or None.
 
@@ -208,6 +209,11 @@ _SPELLING = ((re.compile(r"ae"), "e"), (re.compile(r"oe"), "e"), (re.compile(r"\
 
 
 def _words(text: str) -> list[str]:
+    return list(_words_cached(text))
+
+
+@functools.lru_cache(maxsize=65536)
+def _words_cached(text: str) -> tuple[str, ...]:
     s = normalize(text)
     for pattern, repl in _SPELLING:  # British → American spelling, applied to both texts alike
         s = pattern.sub(repl, s)
@@ -216,7 +222,7 @@ def _words(text: str) -> list[str]:
     s = re.sub(r"(?<=[a-z0-9])-(?=[a-z0-9])", " ", s)
     s = _GLUED_UNIT.sub(r"\1 \2", s)
     s = s.replace("'", " ")
-    return [w.strip("-+/") for w in s.split() if w.strip("-+/")]
+    return tuple(w.strip("-+/") for w in s.split() if w.strip("-+/"))
 
 
 @dataclass(frozen=True)
