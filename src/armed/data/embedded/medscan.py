@@ -5,9 +5,10 @@ Sources (all read from installed packages; nothing is fetched):
 * pydicom 3 test files and pydicom-data 1.0 (MIT): CT, MR, CR, US and NM DICOMs. Labels come from the
   headers only: ``Modality``; plane from ``ImageOrientationPatient`` (CT/MR, when within 30 degrees of a
   cardinal plane); body region / organ from ``BodyPartExamined`` / study and series descriptions. Files that
-  are the same image in another transfer syntax (``*_J2KI``, ``*_UNCR`` ...) are kept once (by
-  SOPInstanceUID); images smaller than 32 px, non-patient objects (SEG, RT, SR, secondary capture) and
-  files whose pixels this install cannot decode are skipped.
+  are the same image in another transfer syntax or size (``*_J2KI``, ``*_UNCR``, ``examples_*``) are kept
+  once (largest copy per SOPInstanceUID, then near-duplicate thumbnails within a study dropped); images
+  smaller than 32 px, non-patient objects (SEG, RT, SR, secondary capture) and files whose pixels this
+  install cannot decode are skipped.
 * nibabel test data (MIT): ``anatomical.nii`` (T1 brain crop) and ``example4d.nii.gz`` (EPI fMRI, 2
   volumes). Slices at several positions in each plane. (nibabel's Siemens DTI mosaics are not used: their
   pixel data are zeroed.)
@@ -55,7 +56,7 @@ from armed.data.loader import Loader, LoadReport
 from armed.data.schema import Sample
 from armed.registry import DATASETS, did_you_mean
 
-BUILD_VERSION = "medscan-v5"
+BUILD_VERSION = "medscan-v7"
 IMAGE_SIZE = 224
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_ALIASES = {"val": "validation", "dev": "validation"}
@@ -254,34 +255,75 @@ def _render_dicom_frame(ds: Any, arr: np.ndarray) -> np.ndarray:
     return out
 
 
+def _dicom_headers() -> list[list[tuple[str, Path, str, int]]]:
+    """Patient-image DICOMs grouped by SOPInstanceUID: per image, its copies (package, path, uid, pixels),
+    largest first.
+
+    pydicom ships some images twice (``examples_palette.dcm`` is a smaller copy of pydicom-data's
+    ``OBXXXX1A.dcm``, same SOPInstanceUID); the largest copy this install can decode is kept.
+    """
+    import pydicom
+
+    found = []
+    for package, path in dicom_files():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
+            modality = str(ds.get("Modality", "")).upper()
+            rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+        except Exception:  # not DICOM, or broken on purpose
+            continue
+        if modality in PATIENT_MODALITIES and min(rows, cols) >= MIN_PIXELS:
+            uid = str(ds.get("SOPInstanceUID", "")) or path.name
+            found.append((package, path, uid, rows * cols * int(ds.get("NumberOfFrames", 1) or 1)))
+    by_uid: dict[str, list[tuple[str, Path, str, int]]] = {}
+    for entry in found:
+        by_uid.setdefault(entry[2], []).append(entry)
+    # one list per image: its copies, largest first (the caller keeps the first one it can decode)
+    copies = [sorted(v, key=lambda e: (-e[3], _is_lossy(e[1]))) for v in by_uid.values()]
+    # lossily re-encoded variants (*_J2KI, *lossy*) last, so the near-duplicate check keeps the lossless one
+    return sorted(copies, key=lambda c: (_is_lossy(c[0][1]), c[0][0], str(c[0][1])))
+
+
+def _is_lossy(path: Path) -> bool:
+    return "J2KI" in path.name or "lossy" in path.name.lower()
+
+
+def _thumb(img: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    grey = img if img.ndim == 2 else img[..., :3].mean(axis=2)
+    t = np.asarray(Image.fromarray(grey.astype(np.uint8)).resize((32, 32), Image.Resampling.BILINEAR), np.float32)
+    t = t - t.mean()
+    return t / (np.linalg.norm(t) + 1e-6)
+
+
 def dicom_items() -> Iterator[Item]:
     import logging
 
     import pydicom
 
-    seen: set[str] = set()
     logging.getLogger("pydicom").setLevel(logging.ERROR)  # test files are malformed on purpose; we skip them
-    for package, path in dicom_files():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(path, force=True)
-                for _ in ds.iterall():  # convert every raw element now, under the filter (bad UIDs warn)
-                    pass
-            modality = str(ds.get("Modality", "")).upper()
-            if modality not in PATIENT_MODALITIES or "PixelData" not in ds:
+    thumbs: dict[str, list[np.ndarray]] = {}  # group -> thumbnails already yielded (near-duplicate check)
+    for copies in _dicom_headers():
+        decoded = None
+        for package, path, uid, _ in copies:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ds = pydicom.dcmread(path, force=True)
+                    for _ in ds.iterall():  # convert every raw element now, under the filter (bad UIDs warn)
+                        pass
+                    if "PixelData" in ds:
+                        decoded = (package, path, uid, ds, ds.pixel_array)
+                        break
+            except Exception:  # undecodable here (JPEG-LS without a plugin, truncated test files ...)
                 continue
-            if min(int(ds.get("Rows", 0)), int(ds.get("Columns", 0))) < MIN_PIXELS:
-                continue
-            uid = str(ds.get("SOPInstanceUID", "")) or path.name
-            if uid in seen:  # the same image in another transfer syntax
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pixels = ds.pixel_array
-        except Exception:  # undecodable here (JPEG-LS without a plugin, truncated test files ...)
+        if decoded is None:
             continue
-        seen.add(uid)
+        package, path, uid, ds, pixels = decoded
+        modality = str(ds.get("Modality", "")).upper()
         n_frames = int(ds.get("NumberOfFrames", 1) or 1)
         is_color = str(ds.get("PhotometricInterpretation", "")).startswith(("RGB", "YBR"))
         frames = pixels if n_frames > 1 else pixels[None]
@@ -298,6 +340,11 @@ def dicom_items() -> Iterator[Item]:
             img = resize(_render_dicom_frame(ds, frame), aspect=aspect)
             if img.std() < 2:  # blank frame
                 continue
+            # The same image in other encodings (693_J2KI / _J2KR / _UNCR ...) has its own SOPInstanceUID.
+            thumb = _thumb(img)
+            if any(float((thumb * t).sum()) > 0.96 for t in thumbs.get(group, [])):
+                continue
+            thumbs.setdefault(group, []).append(thumb)
             plane, facts = "", [f"the DICOM header gives Modality = {modality}"]
             if modality in ("CT", "MR"):
                 iop = _frame_orientation(ds, f)
