@@ -156,7 +156,7 @@ _CLAUSE_SPLIT = re.compile(r"[;:!?\n]|,(?!\d)|\.(?!\d)")
 SUFFIXES = {"megaly": "enlarged", "itis": "inflammation", "lithiasis": "stone", "lith": "stone", "algia": "pain",
             "penia": "decreased", "ectomy": "removal", "plegia": "paralysis", "rrhage": "hemorrhage",
             "rrhagia": "hemorrhage", "stenosis": "narrowing", "malacia": "softening", "pathy": "disease",
-            "emia": "blood", "uria": "urine", "cardia": "heart rate", "pnea": "breathing", "ism": "", "osis": ""}
+            "emia": "", "uria": "urine", "cardia": "heart rate", "pnea": "breathing", "ism": "", "osis": ""}
 MODIFIERS = {"hyper": "increased", "hypo": "decreased", "tachy": "fast", "brady": "slow"}
 ROOTS = {"cardi": "heart", "hepat": "liver", "splen": "spleen", "nephr": "kidney", "ren": "kidney",
          "gastr": "stomach", "enter": "bowel", "col": "colon", "cyst": "bladder", "cholecyst": "gallbladder",
@@ -214,11 +214,11 @@ def _words(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=65536)
 def _words_cached(text: str) -> tuple[str, ...]:
-    s = normalize(text)
+    s = _HYPHEN_PREFIX.sub(r"\1", text.lower())  # before normalize(), which splits hyphens
+    s = _NON_PREFIX.sub("non", s)
+    s = normalize(s)
     for pattern, repl in _SPELLING:  # British → American spelling, applied to both texts alike
         s = pattern.sub(repl, s)
-    s = _HYPHEN_PREFIX.sub(r"\1", s)
-    s = _NON_PREFIX.sub("non", s)
     s = re.sub(r"(?<=[a-z0-9])-(?=[a-z0-9])", " ", s)
     s = _GLUED_UNIT.sub(r"\1 \2", s)
     s = s.replace("'", " ")
@@ -250,7 +250,7 @@ def load_vocabulary() -> Vocabulary:
     phrases: dict[tuple[str, ...], str] = {}
 
     def add(term: str, concept: str, override: bool = False) -> None:
-        key = tuple(_words(term))
+        key = tuple(_numbers_and_units(_words(term)))  # texts are number-normalised before phrase lookup
         if key and len(key) <= MAX_PHRASE and (override or key not in phrases):
             phrases[key] = concept
 
@@ -269,7 +269,7 @@ def load_vocabulary() -> Vocabulary:
     core_keys = set(phrases)
     for groups in external["synonym_groups"].values():
         for group in groups:
-            keys = [tuple(_words(t)) for t in group]
+            keys = [tuple(_numbers_and_units(_words(t))) for t in group]
             known = [phrases[k] for k in keys if k in core_keys]
             cid = known[0] if known else _concept_id(group[0])
             for t, k in zip(group, keys, strict=True):
@@ -346,9 +346,7 @@ def _numbers_and_units(words: list[str]) -> list[str]:
         value: float | None = None
         if _NUMBER.match(w):
             value = float(w)
-        elif w in _NUM_WORDS and w not in ("single", "solitary", "once", "half") or (
-            w in ("single", "solitary") and i + 1 < len(words) and words[i + 1] not in UNITS
-        ):
+        elif w in _NUM_WORDS and w not in ("once", "half"):
             value = float(_NUM_WORDS[w])
             if value >= 20 and i + 1 < len(words) and words[i + 1] in _NUM_WORDS and _NUM_WORDS[words[i + 1]] < 10:
                 value += _NUM_WORDS[words[i + 1]]
@@ -434,6 +432,9 @@ def analyse(text: str, other: str = "", vocab: Vocabulary | None = None) -> Anal
             if cid in STOPWORDS:
                 continue
             result.concepts.append(Concept(cid, neg))
+            for part in cid.split("_")[1:] if "_" in cid else ():  # "type_2_diabetes", "cin_3": numbers too
+                if _NUMBER.match(part):
+                    result.numbers.append(("", float(part)))
             if "_" not in cid and not cid.startswith("#") and cid not in result.expansions:
                 phrase = decompose(cid) or (decompose(surf) if " " not in surf else None)
                 if phrase:
