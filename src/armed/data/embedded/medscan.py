@@ -270,13 +270,14 @@ def _dicom_headers() -> list[list[tuple[str, Path, str, int]]]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
-            modality = str(ds.get("Modality", "")).upper()
-            rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+                modality = str(ds.get("Modality", "")).upper()
+                rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+                uid = str(ds.get("SOPInstanceUID", "")) or path.name
+                frames = int(ds.get("NumberOfFrames", 1) or 1)
         except Exception:  # not DICOM, or broken on purpose
             continue
         if modality in PATIENT_MODALITIES and min(rows, cols) >= MIN_PIXELS:
-            uid = str(ds.get("SOPInstanceUID", "")) or path.name
-            found.append((package, path, uid, rows * cols * int(ds.get("NumberOfFrames", 1) or 1)))
+            found.append((package, path, uid, rows * cols * frames))
     by_uid: dict[str, list[tuple[str, Path, str, int]]] = {}
     for entry in found:
         by_uid.setdefault(entry[2], []).append(entry)
