@@ -97,7 +97,7 @@ STOPWORDS = frozenset(
 )
 STOPWORDS = STOPWORDS - {"both"}
 LOW_WEIGHT = {"lesion": 0.3, "abnormality": 0.3, "mass": 0.6, "disease": 0.3, "process": 0.2, "change": 0.3,
-              "changes": 0.3, "view": 0.3, "plane": 0.3, "lobe": 0.5, "mild": 0.4, "moderate": 0.4,
+              "changes": 0.3, "view": 0.3, "system": 0.3, "tract": 0.3, "plane": 0.3, "lobe": 0.5, "mild": 0.4, "moderate": 0.4,
               "severe": 0.5, "small": 0.4, "large": 0.4, "significant": 0.2, "new": 0.3}
 
 _NUM_WORDS = {w: i for i, w in enumerate(
@@ -510,11 +510,17 @@ def _prefix_conflicts(ref_ids: set[str], cand_ids: set[str], vocab: Vocabulary) 
                 w = p2 + stem
                 if p2 != p1 and w in cand_words and w not in ref_words:
                     found.append(f"{r}≠{w}")
-    for r in ref_words:  # "noncaseating" vs "caseating"
-        for a, b in ((r, "non" + r), (r[3:] if r.startswith("non") else "", r)):
-            other = b if a == r else a
-            if a and len(other) > 3 and other in cand_words and other not in ref_words:
-                found.append(f"{r}≠{other}")
+    def negated_form(x: str, y: str) -> bool:  # "nonenhancing" is the negation of "enhancement"
+        if not x.startswith("non") or len(x) < 7:
+            return False
+        x = x[3:]
+        common = next((i for i, (a, b) in enumerate(zip(x, y, strict=False)) if a != b), min(len(x), len(y)))
+        return common >= max(5, 0.6 * min(len(x), len(y)))
+
+    for r in ref_words:  # "noncaseating" vs "caseating", either way round
+        for w in cand_words - ref_words:
+            if negated_form(w, r) or negated_form(r, w):
+                found.append(f"{r}≠{w}")
     return found
 
 
