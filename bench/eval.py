@@ -10,6 +10,11 @@ average before and after.
 Reported: questions/s and generated tokens/s per setting; ratios batched/batch-1 per dtype and bf16/fp32 per
 batch size; the fraction of bf16 answers identical to the fp32 ones (greedy decoding in bf16 may diverge).
 
+Second part (``--no-bertscore`` skips it; needs ``pip install -e '.[bench]'``): the ``bertscore`` metric
+against the ``bert-score`` package with the same MiniLM weights (``BERTScorer(model_type=<folder>,
+num_layers=6)``, no idf, no rescaling) on the same answer pairs: largest and mean absolute F1 difference, and
+pairs/s of each.
+
 Run: ``python bench/eval.py [--questions 8] [--batch-size 8] [--max-new-tokens 32] [--rounds 2]``.
 Writes ``bench/results/eval.json`` with config, git commit and package versions.
 """
@@ -38,6 +43,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "results" / "eval.json"))
+    ap.add_argument("--no-bertscore", action="store_true", help="skip the comparison with bert-score")
     args = ap.parse_args()
 
     import torch
@@ -110,6 +116,7 @@ def main() -> None:
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
         "identical_answers": agree,
         "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]},
+        "bertscore_vs_bert_score": None if args.no_bertscore else bertscore_agreement(),
         "raw": timings,
         "git": git_info(ROOT),
         "packages": package_versions(),
@@ -123,7 +130,38 @@ def main() -> None:
         print(f"{k:<14}{r['questions_per_s']:>8.2f}{r['tokens_per_s']:>9.1f}{r['cpu_wall_ratio']:>10.2f}")
     for k, v in result["ratios"].items():
         print(f"{k}: {v:.2f}x")
+    if result["bertscore_vs_bert_score"]:
+        print(f"bertscore vs bert-score: {result['bertscore_vs_bert_score']}")
     print(f"identical answers: {agree}\nload average before/after: {load_before} / {load_after}\nwrote {out}")
+
+
+def bertscore_agreement(n: int = 96) -> dict[str, Any]:
+    """armed's ``bertscore`` metric vs ``bert_score.BERTScorer`` on the same MiniLM weights and answer pairs."""
+    import random
+
+    from bert_score import BERTScorer
+
+    from armed.eval.metrics import get_bertscore
+    from armed.models import resolve
+
+    rng = random.Random(0)
+    words = ("left right small large pleural effusion pneumothorax consolidation nodule mass of the liver kidney "
+             "lung lower upper lobe no evidence acute chronic fracture").split()
+    pairs = [(" ".join(rng.choices(words, k=rng.randint(1, 8))), " ".join(rng.choices(words, k=rng.randint(1, 5))))
+             for _ in range(n)]
+    metric = get_bertscore("minilm-l6")
+    metric.score_pairs(["warm up"], ["warm up"])
+    t0 = time.perf_counter()
+    ours = [s[2] for s in metric.score_pairs([p for p, _ in pairs], [r for _, r in pairs])]
+    ours_s = time.perf_counter() - t0
+    scorer = BERTScorer(model_type=str(resolve("minilm-l6")), num_layers=6, batch_size=64, device="cpu")
+    scorer.score(["warm up"], ["warm up"])
+    t0 = time.perf_counter()
+    _, _, f1 = scorer.score([p for p, _ in pairs], [r for _, r in pairs])
+    theirs_s = time.perf_counter() - t0
+    diffs = [abs(a - float(b)) for a, b in zip(ours, f1.tolist(), strict=True)]
+    return {"pairs": n, "max_abs_diff": round(max(diffs), 6), "mean_abs_diff": round(sum(diffs) / n, 6),
+            "armed_pairs_per_s": round(n / ours_s, 1), "bert_score_pairs_per_s": round(n / theirs_s, 1)}
 
 
 def _same(a: list[str], b: list[str]) -> float:

@@ -62,3 +62,15 @@ def test_report_errors(tmp_path):
         render_report([tmp_path], tmp_path / "out")
     with pytest.raises(ValueError, match="at least one"):
         render_report([], tmp_path / "out")
+
+
+def test_training_only_run_dir(runs, tmp_path):
+    import shutil
+
+    train_only = tmp_path / "train-only"
+    shutil.copytree(runs[1] / "grpo", train_only / "grpo")
+    (train_only / "run.json").write_text('{"label": "GRPO training"}')
+    out = render_report([runs[0], train_only], tmp_path / "rep")
+    assert "Training curves" in out["sections"] and out["runs"] == ["base", "GRPO training"]
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "GRPO training" in page and "grpo: 5 logs" in page
