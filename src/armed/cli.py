@@ -336,6 +336,55 @@ def data_distill_command(
                   f"no reasoning {c['no_reasoning']}, failed requests {c['failed']}) → {out}/cot.jsonl")
 
 
+@app.command("demo")
+def demo_command(
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller sizes: the whole pipeline in about 5 minutes.")] = False,
+    text: Annotated[bool, typer.Option("--text", help="Text policy (SmolLM2-135M) on the MMLU medical questions "
+                                       "asked open-ended, instead of the embedded VLM on the image VQA set.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for training and evaluation.")] = 0,
+    out: Annotated[str, typer.Option(help="Run folder root; rerunning resumes.")] = "runs/demo",
+) -> None:
+    """Main job: base eval -> SFT on CoT -> GRPO with the `armed` reward -> eval, then a comparison and a report."""
+    from armed.demo import comparison_rows, run_demo
+
+    summary = run_demo(out, quick=quick, text=text, seed=seed, console=console)
+    table = Table(title=f"{summary['task']} test (first {summary['plan']['eval_limit']}), seed {seed}, x100",
+                  title_justify="left")
+    for col in ("answer type / metric", "base", "SFT", "SFT+GRPO"):
+        table.add_column(col, justify="left" if col.startswith("answer") else "right")
+    for key, cells in comparison_rows(summary):
+        table.add_row(key, *cells)
+    console.print(table)
+    t = summary["timings"]
+    console.print(f"total {t['total_s']:.0f} s (train {t['train_s']:.0f} s) · report: {summary['report']}")
+
+
+export_app = typer.Typer(help="Export recipes for other engines (verl).", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("verl")
+def export_verl_command(
+    source: Annotated[str, typer.Argument(help="Recipe name (armed ls recipes) or a pipeline YAML file.")],
+    out: Annotated[str, typer.Option("--out", help="Output folder (train.parquet, armed_reward.py, run_verl.sh).")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides, as for `armed train`.")] = None,
+    variant: Annotated[str | None, typer.Option(help="Recipe variant (cpu, gpu, ...).")] = None,
+    stage: Annotated[str | None, typer.Option(help="GRPO stage to export (default: the last).")] = None,
+) -> None:
+    """Write a recipe's GRPO data as verl parquet plus a reward module calling armed's rewards."""
+    from armed.train import ConfigError, load_config
+    from armed.train.export_verl import export_verl
+
+    try:
+        cfg = load_config(source, overrides or [], variant=variant)
+        with console.status("exporting ..."):
+            summary = export_verl(cfg, out, recipe=source, stage=stage)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    console.print(f"wrote {summary['rows']} rows of stage {summary['stage']} to {summary['out']} "
+                  f"(rewards {summary['rewards']}); run: {summary['out']}/run_verl.sh", highlight=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the app and turns user errors into one line + exit code 2."""
     from armed.models import ModelNotFoundError
