@@ -125,3 +125,9 @@ def test_full_build_meets_the_targets():
         in_split = [s for s in samples if s.split == split]
         assert any(s.meta["question_type"] == "modality_open" for s in in_split)
         assert any(s.meta["question_type"] == "lesion_side" for s in in_split)
+
+
+@pytest.mark.parametrize("value, expected", [("true", True), ("False", False), ("0", False), (True, True),
+                                             (None, False), ("yes", True)])
+def test_loader_flag_options_parse_cli_strings(value, expected):
+    assert medscan._flag(value) is expected

@@ -796,6 +796,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------- loader
+_REBUILT: set[Path] = set()
+
 def load_medscan(root: str | Path | None = None, split: str | None = None, *, rebuild: bool = False,
                  progress: bool = True) -> tuple[list[Sample], LoadReport]:
     """Samples of ``medscan-vqa`` (all splits when ``split`` is None), building the cache on first use."""
@@ -803,7 +805,10 @@ def load_medscan(root: str | Path | None = None, split: str | None = None, *, re
         split = SPLIT_ALIASES.get(split, split)
         if split not in SPLITS:
             raise ValueError(did_you_mean(split, SPLITS, "split for medscan-vqa"))
-    folder = build(root, force=rebuild, progress=progress)
+    # rebuild once per process: `armed data inspect` loads each split in turn
+    folder = build(root, force=rebuild and build_dir(root) not in _REBUILT, progress=progress)
+    if rebuild:
+        _REBUILT.add(folder)
     report = LoadReport()
     samples: list[Sample] = []
     with (folder / "samples.jsonl").open(encoding="utf-8") as fh:
@@ -841,5 +846,11 @@ class MedscanVqa(Loader):
 
     def load(self, path: str | Path | None = None, split: str | None = None, *, skip_bad: bool = False,
              **options) -> tuple[list[Sample], LoadReport]:
-        return load_medscan(path, split, rebuild=bool(options.get("rebuild", False)),
-                            progress=bool(options.get("progress", True)))
+        return load_medscan(path, split, rebuild=_flag(options.get("rebuild", False)),
+                            progress=_flag(options.get("progress", True)))
+
+
+def _flag(value: Any) -> bool:
+    """A loader option as a bool (``--opt rebuild=true`` arrives as the string "true")."""
+    return value.strip().lower() in ("1", "true", "yes", "on") if isinstance(value, str) else bool(value)
+
