@@ -55,7 +55,7 @@ def _register_all() -> None:
             continue
         recipe = Recipe(path.stem, path, str(data.get("description", "")).strip(),
                         tuple((data.get("variants") or {}).keys()))
-        variants = f" [variants: {', '.join(recipe.variants)}]" if recipe.variants else ""
+        variants = f" (variants: {', '.join(recipe.variants)})" if recipe.variants else ""
         RECIPES.add(recipe.name, recipe, recipe.description + variants)
 
 
