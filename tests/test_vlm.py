@@ -170,3 +170,36 @@ def test_embedded_smolvlm_tiny_builds_and_reloads(tmp_path, monkeypatch):
     out = model.generate(**batch, max_new_tokens=4, do_sample=False)
     assert out.shape[1] == batch["input_ids"].shape[1] + 4
 
+
+
+def test_load_policy_idefics3_smolvlm_family_uses_pil_processor(tmp_path):
+    """SmolVLM's architecture (Idefics3) loads through AutoProcessor with its PIL image processor."""
+    from transformers import (
+        AutoTokenizer,
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3Processor,
+    )
+    from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve("smollm2-135m-instruct"))
+    tokenizer.add_special_tokens({"additional_special_tokens": [
+        "<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>"]})
+    text = {"model_type": "llama", "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "pad_token_id": 2}
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+              "image_size": 64, "patch_size": 16}
+    config = Idefics3Config(text_config=text, vision_config=vision, scale_factor=2,
+                            image_token_id=tokenizer.convert_tokens_to_ids("<image>"))
+    Idefics3ForConditionalGeneration(config).save_pretrained(tmp_path)
+    image_processor = Idefics3ImageProcessorPil(do_image_splitting=False, size={"longest_edge": 64},
+                                                max_image_size={"longest_edge": 64})
+    Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_len=4,
+                      chat_template=chat_template("<image>")).save_pretrained(tmp_path)
+    model, processor, vlm = load_policy(tmp_path)
+    assert vlm and type(processor.image_processor).__name__ == "Idefics3ImageProcessorPil"
+    batch = processor.apply_chat_template(_messages(_image()), add_generation_prompt=True, tokenize=True,
+                                          return_dict=True, return_tensors="pt")
+    assert int((batch["input_ids"] == config.image_token_id).sum()) == 4
+    out = model.generate(**batch, max_new_tokens=3, do_sample=False)
+    assert out.shape[1] == batch["input_ids"].shape[1] + 3
