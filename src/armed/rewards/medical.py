@@ -157,7 +157,7 @@ SUFFIXES = {"megaly": "enlarged", "itis": "inflammation", "lithiasis": "stone", 
             "penia": "decreased", "ectomy": "removal", "plegia": "paralysis", "rrhage": "hemorrhage",
             "rrhagia": "hemorrhage", "stenosis": "narrowing", "malacia": "softening", "pathy": "disease",
             "emia": "", "uria": "urine", "cardia": "heart rate", "pnea": "breathing", "ism": "", "osis": ""}
-MODIFIERS = {"hyper": "increased", "hypo": "decreased", "tachy": "fast", "brady": "slow"}
+MODIFIERS = {"hyper": "increased", "hypo": "decreased", "tachy": "increased", "brady": "decreased"}
 ROOTS = {"cardi": "heart", "hepat": "liver", "splen": "spleen", "nephr": "kidney", "ren": "kidney",
          "gastr": "stomach", "enter": "bowel", "col": "colon", "cyst": "bladder", "cholecyst": "gallbladder",
          "pancreat": "pancreas", "appendic": "appendix", "oste": "bone", "arthr": "joint", "my": "muscle",
@@ -186,7 +186,7 @@ def decompose(word: str) -> str | None:
             continue
         stem, modifier = word[: -len(suffix)], ""
         for pre, meaning in MODIFIERS.items():
-            if stem.startswith(pre) and len(stem) > len(pre):
+            if stem.startswith(pre):
                 stem, modifier = stem[len(pre) :], meaning
                 break
         if not stem and not (suffix == "cardia" and modifier):
@@ -379,6 +379,14 @@ def _canonicalise(words: list[str], vocab: Vocabulary, surface: list[str] | None
     """Longest-match phrase → concept id; ``surface`` (if given) receives the text each id came from."""
     out, i = [], 0
     while i < len(words):
+        side = _phrase_with_side(words, i, vocab)
+        if side is not None and not any(tuple(words[i : i + n]) in vocab.phrases for n in range(side[2], MAX_PHRASE + 1)):
+            sides, cid, n = side  # "air in the right pleural space" → right + pneumothorax
+            out += [*sides, cid]
+            if surface is not None:
+                surface += [*sides, " ".join(w for w in words[i : i + n] if w not in _SIDES)]
+            i += n
+            continue
         for n in range(min(MAX_PHRASE, len(words) - i), 0, -1):
             cid = vocab.phrases.get(tuple(words[i : i + n]))
             if cid is not None:
@@ -393,6 +401,25 @@ def _canonicalise(words: list[str], vocab: Vocabulary, surface: list[str] | None
                 surface.append(words[i])
             i += 1
     return out
+
+
+_SIDES = frozenset({"left", "right", "bilateral", "both"})
+
+
+def _phrase_with_side(words: list[str], i: int, vocab: Vocabulary) -> tuple[list[str], str, int] | None:
+    """A multi-word phrase interrupted by a side word ("air in the right pleural space"), if any."""
+    if words[i] in _SIDES:
+        return None
+    for n in range(min(MAX_PHRASE + 1, len(words) - i), 2, -1):
+        window = words[i : i + n]
+        inner = [w for w in window[1:-1] if w in _SIDES]
+        if not inner or window[-1] in _SIDES:
+            continue
+        key = tuple(w for w in window if w not in _SIDES)
+        cid = vocab.phrases.get(key)
+        if cid is not None and len(key) >= 2 and not cid.startswith("__"):
+            return inner, cid, n
+    return None
 
 
 def analyse(text: str, other: str = "", vocab: Vocabulary | None = None) -> Analysis:
