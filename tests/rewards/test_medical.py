@@ -37,6 +37,10 @@ HIGH = [  # (prediction, reference): same meaning, must score >= 0.9
     ("right-sided pneumothorax", "right pneumothorax"),
     ("noncaseating granulomas", "non-caseating granuloma"),
     ("acetaminophen", "paracetamol"),
+    ("air in the right pleural space", "right pneumothorax"),  # phrase interrupted by a side word
+    ("low heart rate", "bradycardia"),  # brady- + -cardia word parts
+    ("cerebral infarction", "ischemic stroke"),
+    ("shortness of breath", "dyspnea"),
 ]
 
 LOW = [  # (prediction, reference): contradicting or wrong, must score <= CONTRADICTION_CAP
@@ -58,6 +62,10 @@ LOW = [  # (prediction, reference): contradicting or wrong, must score <= CONTRA
     ("caseating granuloma", "noncaseating granuloma"),
     ("pleural effusion", "pneumothorax"),
     ("atrial flutter", "ventricular fibrillation"),
+    ("non-enhancing mass", "enhancing mass"),
+    ("columnar epithelium", "squamous epithelium"),
+    ("gram-positive rods", "gram-positive cocci"),
+    ("intra-axial", "extra-axial"),
 ]
 
 
