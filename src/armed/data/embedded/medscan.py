@@ -56,7 +56,7 @@ from armed.data.loader import Loader, LoadReport
 from armed.data.schema import Sample
 from armed.registry import DATASETS, did_you_mean
 
-BUILD_VERSION = "medscan-v7"
+BUILD_VERSION = "medscan-v8"
 IMAGE_SIZE = 224
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_ALIASES = {"val": "validation", "dev": "validation"}
@@ -102,9 +102,9 @@ REGION: dict[str, list[str]] = {
     "abdomen": ["the abdomen", "abdominal", "belly"],
     "shoulder": ["the shoulder", "shoulder joint", "glenohumeral joint"],
     "lower leg": ["tibia", "leg", "lower limb", "distal tibia", "shin"],
-    "whole body": ["entire body", "full body", "whole-body", "skeleton"],
+    "whole body": ["entire body", "full body", "whole-body"],
     "heart": ["cardiac", "the heart", "myocardium"],
-    "eye": ["retina", "the eye", "fundus", "ocular fundus", "left eye"],
+    "eye": ["retina", "the eye", "fundus", "ocular fundus"],
     "colon": ["large intestine", "colonic mucosa", "colonic glands", "bowel"],
 }
 # Keyword (searched in BodyPartExamined, StudyDescription, SeriesDescription; upper case) -> (region, organ).
