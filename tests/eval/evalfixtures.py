@@ -83,10 +83,11 @@ def make_run_dirs(root):
 
     metrics = {"closed": ("closed_accuracy",), "multiple_choice": ("closed_accuracy",),
                "open": ("exact_match", "token_recall", "f1")}
-    task = Task(name="fixture", dataset=FIXTURE_DATASET, metrics=metrics, groups=("in-domain",))
+    tasks = [Task(name="fixture", dataset=FIXTURE_DATASET, metrics=metrics, groups=("in-domain",)),
+             Task(name="fixture-copy", dataset=FIXTURE_DATASET, metrics=metrics, groups=("in-domain",))]
     base_answers = {q: "<answer>right lung</answer>" for q in ANSWERS}
-    evaluate(Scripted(base_answers), [task], out_dir=root / "base", progress=False, label="base")
-    evaluate(Scripted(ANSWERS), [task], out_dir=root / "grpo", progress=False, label="GRPO")
+    evaluate(Scripted(base_answers), tasks, out_dir=root / "base", progress=False, label="base")
+    evaluate(Scripted(ANSWERS), tasks, out_dir=root / "grpo", progress=False, label="GRPO")
     for run in ("base", "grpo"):  # what the embedding_cosine / armed metrics would add
         path = root / run / "samples.jsonl"
         rows = [json.loads(line) for line in path.read_text().splitlines()]

@@ -32,7 +32,8 @@ def test_comparison_table_values_and_delta(runs):
     assert row[2:] == ["0.0", "33.3", "+33.3"]
     em = next(r for r in fixture.rows if r[:2] == ["open", "exact_match"])
     assert em[2:] == ["0.0", "25.0", "+25.0"]
-    assert "groups (macro average over tasks)" in tables
+    groups = tables["groups (macro average over tasks)"]
+    assert next(r for r in groups.rows if r[:3] == ["in-domain", "open", "exact_match"])[3:] == ["0.0", "25.0", "+25.0"]
 
 
 def test_collapse_stats_separate_raw_from_armed(runs):

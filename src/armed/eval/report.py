@@ -155,7 +155,9 @@ def comparison_tables(runs: list[Run]) -> list[Table]:
         rows, best = _compare_rows(keyed + extra, 2)
         counts = " · ".join(f"{r.label}: n={r.results['tasks'][task]['n']}" for r in evals if task in r.results["tasks"])
         tables.append(Table(f"{task}", ["answer type", "metric", *labels, *delta], rows, counts, best))
-    group_names = list(dict.fromkeys(g for r in evals for g in r.results.get("groups", {})))
+    # a group with one task only repeats that task's numbers
+    group_names = list(dict.fromkeys(g for r in evals for g, gr in r.results.get("groups", {}).items()
+                                     if len(gr.get("tasks", [])) > 1))
     keyed = []
     for g in group_names:
         kinds = list(dict.fromkeys(k for r in evals for k in r.results["groups"].get(g, {}).get("metrics", {})))
