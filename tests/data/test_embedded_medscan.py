@@ -131,3 +131,33 @@ def test_full_build_meets_the_targets():
                                              (None, False), ("yes", True)])
 def test_loader_flag_options_parse_cli_strings(value, expected):
     assert medscan._flag(value) is expected
+
+
+def test_dicom_labels_match_the_source_headers(subset):
+    import pydicom
+
+    _, rows = subset
+    checked = 0
+    for r in rows:
+        qtype, source_file = r["meta"]["question_type"], r["meta"]["source_file"]
+        if not source_file or qtype not in ("modality_open", "region_open"):
+            continue
+        ds = pydicom.dcmread(medscan.dicom_path(source_file), stop_before_pixels=True, force=True)
+        if qtype == "modality_open":
+            assert r["answer"] == medscan.MODALITY[ds.Modality][0]
+        else:
+            header = " ".join(str(ds.get(k, "")) for k in ("BodyPartExamined", "StudyDescription",
+                                                            "SeriesDescription")).upper()
+            keys = [k for k, region, _ in medscan.HEADER_REGIONS if region == r["answer"]]
+            assert any(k in header for k in keys), (source_file, r["answer"], header)
+        checked += 1
+    assert checked >= 8
+
+
+def test_modality_choice_offers_the_true_modality(subset):
+    _, rows = subset
+    choices = [r for r in rows if r["meta"]["question_type"] == "modality_choice"]
+    assert choices
+    for r in choices:
+        named = r["question"].removeprefix("Was this image acquired with ").removesuffix("?").split(" or ")
+        assert r["answer"] in named and len(set(named)) == 2 and r["answer_type"] == "closed"

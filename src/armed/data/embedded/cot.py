@@ -58,6 +58,7 @@ _CLOSERS = ("So the answer is {a}.", "Therefore: {a}.", "This gives {a}.", "Henc
 _QTYPE_LEADS = {
     "modality_open": "The question asks for the imaging modality.",
     "modality_closed": "The question asks whether the image is of a given modality.",
+    "modality_choice": "The question offers two imaging modalities to choose from.",
     "plane_open": "The question asks for the imaging plane.",
     "plane_closed": "The question asks whether the slice is in a given plane.",
     "region_open": "The question asks which body region is imaged.",

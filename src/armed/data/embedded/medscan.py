@@ -56,7 +56,7 @@ from armed.data.loader import Loader, LoadReport
 from armed.data.schema import Sample
 from armed.registry import DATASETS, did_you_mean
 
-BUILD_VERSION = "medscan-v8"
+BUILD_VERSION = "medscan-v9"
 IMAGE_SIZE = 224
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_ALIASES = {"val": "validation", "dev": "validation"}
@@ -85,6 +85,7 @@ MODALITY: dict[str, tuple[str, list[str]]] = {
 IS_MODALITY = {"CT": "Is this a CT image?", "MR": "Is this an MRI image?", "CR": "Is this an X-ray image?",
                "US": "Is this an ultrasound image?", "NM": "Is this a nuclear medicine image?",
                "FUNDUS": "Is this a fundus photograph?", "HISTO": "Is this a histology slide?"}
+CHOICE_NAME = ("CT", "MR", "CR", "US", "NM", "FUNDUS", "HISTO")  # modalities offered in two-way choices
 PLANE: dict[str, list[str]] = {
     "axial": ["transverse", "axial plane", "transverse plane", "transaxial", "horizontal plane"],
     "coronal": ["coronal plane", "frontal plane", "frontal"],
@@ -132,6 +133,7 @@ class Item:
     organ: str = ""
     laterality: str = ""  # eye laterality for fundus photos
     facts: list[str] = field(default_factory=list)  # header / geometry facts, for rationales
+    source_file: str = ""  # "package:path inside the package" (DICOM), for checking labels against headers
     lesion_side: str = ""  # synthetic overlays only
     synthetic: bool = False
 
@@ -201,6 +203,21 @@ def dicom_files() -> list[tuple[str, Path]]:
         out += [(label, p) for p in sorted((root / sub).rglob("*")) if p.is_file()
                 and p.suffix.lower() not in (".py", ".pyc", ".json", ".txt", ".md", ".dump", ".icc", ".gz")]
     return out
+
+
+def _package_relative(package: str, path: Path) -> str:
+    root = _package_dir("pydicom" if package == "pydicom" else "data_store")
+    try:
+        return f"{package}:{path.relative_to(root).as_posix()}" if root else f"{package}:{path.name}"
+    except ValueError:
+        return f"{package}:{path.name}"
+
+
+def dicom_path(source_file: str) -> Path | None:
+    """The installed file behind a ``source_file`` value ("pydicom:data/test_files/CT_small.dcm")."""
+    package, _, rel = source_file.partition(":")
+    root = _package_dir("pydicom" if package == "pydicom" else "data_store")
+    return root / rel if root and rel else None
 
 
 def _header_region(ds: Any) -> tuple[str, str, str]:
@@ -372,6 +389,7 @@ def dicom_items() -> Iterator[Item]:
                 image_id=f"dcm-{hashlib.sha1(f'{uid}:{f}'.encode()).hexdigest()[:12]}",
                 group=group, pixels=img, modality=modality, plane=plane, region=region, organ=organ,
                 source=f"{package}: {path.name}" + (f" frame {f + 1}/{n_frames}" if n_frames > 1 else ""),
+                source_file=_package_relative(package, path),
                 license="MIT (pydicom / pydicom-data test data)", facts=facts,
             )
 
@@ -635,6 +653,12 @@ def questions(item: Item) -> list[QA]:
         out.append(QA("modality_closed", IS_MODALITY[asked], *_yes_no(truth), "closed",
                       mod_facts + [f"the question names {MODALITY[asked][0]}, which "
                                    f"{'matches' if truth else 'is not'} the modality of this image ({mod_name})"]))
+        # VQA-RAD style two-way choice ("Is this a CT or an MRI?"); the true one first or second by hash
+        rival = MODALITY[_pick([m for m in CHOICE_NAME if MODALITY[m][0] != mod_name], key + ":rival")][0]
+        pair = (mod_name, rival) if _hash(key + ":order") % 2 else (rival, mod_name)
+        out.append(QA("modality_choice", f"Was this image acquired with {pair[0]} or {pair[1]}?", mod_name,
+                      list(mod_aliases), "closed",
+                      mod_facts + [f"of the two named, {mod_name} is the modality of this image, not {rival}"]))
     if item.plane:
         plane_facts = [f for f in item.facts if "plane" in f]
         if not item.lesion_side:
@@ -740,6 +764,7 @@ def build(root: str | Path | None = None, *, force: bool = False, limit_per_sour
                     "aliases": qa.aliases, "answer_type": qa.answer_type, "modality": MODALITY[item.modality][0],
                     "organ": item.organ or item.region,
                     "meta": {"question_type": qa.qtype, "group": item.group, "source_image": item.source,
+                             "source_file": item.source_file,
                              "license": item.license, "synthetic": item.synthetic, "plane": item.plane,
                              "region": item.region, "rationale_facts": qa.rationale},
                 })
