@@ -134,11 +134,12 @@ def build_prompt(sample: Sample, system_prompt: str = SYSTEM_PROMPT, vision: boo
     """Conversational prompt for TRL: a system message and a user message (image placeholders first)."""
     vision = bool(sample.images) if vision is None else vision
     question = format_question(sample)
-    if vision:
+    if vision:  # every message in content-block form: Arrow can't store a column mixing strings and lists
         content: Any = [{"type": "image"} for _ in sample.images] + [{"type": "text", "text": question}]
+        system: Any = [{"type": "text", "text": system_prompt}]
     else:
-        content = question
-    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": content}]
+        content, system = question, system_prompt
+    return [{"role": "system", "content": system}, {"role": "user", "content": content}]
 
 
 def to_rows(samples: Iterable[Sample], system_prompt: str = SYSTEM_PROMPT, vision: bool | None = None
