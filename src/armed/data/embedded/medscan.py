@@ -774,6 +774,8 @@ def build(root: str | Path | None = None, *, force: bool = False, limit_per_sour
         manifest = {"version": BUILD_VERSION, "images": len(items), "samples": len(rows),
                     "limit_per_source": limit_per_source, **summarize(rows)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+        if (target / "manifest.json").is_file() and not force:
+            return target  # another process finished the same build first; ours is discarded below
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
