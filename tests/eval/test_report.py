@@ -8,7 +8,14 @@ import re
 import pytest
 from evalfixtures import make_run_dirs
 
-from armed.eval.report import collapse_stats, comparison_tables, load_run, render_report
+from armed.eval.report import (
+    collapse_stats,
+    comparison_tables,
+    load_run,
+    metric_mean,
+    render_report,
+    write_run_meta,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +41,13 @@ def test_comparison_table_values_and_delta(runs):
     assert em[2:] == ["0.0", "25.0", "+25.0"]
     groups = tables["groups (macro average over tasks)"]
     assert next(r for r in groups.rows if r[:3] == ["in-domain", "open", "exact_match"])[3:] == ["0.0", "25.0", "+25.0"]
+
+
+def test_metric_mean_accessor(runs):
+    results = load_run(runs[1]).results
+    assert metric_mean(results, "fixture", "open", "exact_match") == 0.25
+    assert metric_mean(results, "fixture", "overall", "closed_accuracy") == 0.5  # 2 of 4 closed + MC rows
+    assert metric_mean(results, "fixture", "open", "nope") is None
 
 
 def test_collapse_stats_separate_raw_from_armed(runs):
@@ -70,7 +84,7 @@ def test_training_only_run_dir(runs, tmp_path):
 
     train_only = tmp_path / "train-only"
     shutil.copytree(runs[1] / "grpo", train_only / "grpo")
-    (train_only / "run.json").write_text('{"label": "GRPO training"}')
+    write_run_meta(train_only, "GRPO training", stage="grpo", seed=0)
     out = render_report([runs[0], train_only], tmp_path / "rep")
     assert "Training curves" in out["sections"] and out["runs"] == ["base", "GRPO training"]
     page = (tmp_path / "rep" / "report.html").read_text()

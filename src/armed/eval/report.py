@@ -650,3 +650,21 @@ def to_rich(table: Table) -> Any:
                  for ci, c in enumerate(row)]
         out.add_row(*cells)
     return out
+
+
+def write_run_meta(run_dir: str | os.PathLike[str], label: str, **info: Any) -> Path:
+    """Write ``run.json`` (``{"label": ..., **info}``): how a run dir is named in reports (e.g. stage, seed)."""
+    path = Path(run_dir) / RUN_META
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"label": label, **info}, indent=2, default=str) + "\n")
+    return path
+
+
+def metric_mean(results: dict[str, Any], task: str, answer_type: str, metric: str) -> float | None:
+    """``results["tasks"][task]["metrics"][answer_type][metric]["mean"]``, or None where absent.
+
+    ``answer_type="overall"`` reads the mean over all rows the metric applies to.
+    """
+    t = results.get("tasks", {}).get(task, {})
+    table = t.get("overall", {}) if answer_type == "overall" else t.get("metrics", {}).get(answer_type, {})
+    return _mean(table.get(metric))
