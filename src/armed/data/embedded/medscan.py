@@ -9,7 +9,7 @@ Sources (all read from installed packages; nothing is fetched):
   once (largest copy per SOPInstanceUID, then near-duplicate thumbnails within a study dropped); images
   smaller than 32 px, non-patient objects (SEG, RT, SR, secondary capture) and files whose pixels this
   install cannot decode are skipped.
-* nibabel test data (MIT): ``anatomical.nii`` (T1 brain crop) and ``example4d.nii.gz`` (EPI fMRI, 2
+* nibabel test data (MIT): ``anatomical.nii`` (structural brain MRI, cropped) and ``example4d.nii.gz`` (EPI fMRI, 2
   volumes). Slices at several positions in each plane. (nibabel's Siemens DTI mosaics are not used: their
   pixel data are zeroed.)
 * nilearn (BSD-3; the MNI ICBM152 2009a template itself: see CARD.md): the MNI152 T1-weighted brain template.
@@ -56,7 +56,7 @@ from armed.data.loader import Loader, LoadReport
 from armed.data.schema import Sample
 from armed.registry import DATASETS, did_you_mean
 
-BUILD_VERSION = "medscan-v9"
+BUILD_VERSION = "medscan-v10"
 IMAGE_SIZE = 224
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_ALIASES = {"val": "validation", "dev": "validation"}
@@ -446,7 +446,7 @@ VOLUMES: tuple[VolumeSource, ...] = (
                  _load_nifti("tests/data/example4d.nii.gz", volumes=2), "an echo-planar functional MRI volume",
                  12, "validation"),
     VolumeSource("anatomical", "nibabel: tests/data/anatomical.nii", "MIT (nibabel test data)",
-                 _load_nifti("tests/data/anatomical.nii"), "a T1-weighted MRI volume of the brain", 16,
+                 _load_nifti("tests/data/anatomical.nii"), "an anatomical (structural) MRI volume of the brain", 16,
                  "test"),
 )
 
