@@ -133,7 +133,7 @@ def test_one_megabyte_completions_are_cheap():
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(batch=batches())
 def test_no_model_reward_raises(batch):

@@ -85,3 +85,15 @@ def test_adaptive_semantic_logs_and_spreads(embedder):
     assert logged["adaptive_semantic/adapted_std"] > logged["adaptive_semantic/raw_std"]
     raw = reward.semantic(None, comps, answer=["pneumothorax"] * 8)
     assert sorted(range(8), key=lambda i: out[i]) == sorted(range(8), key=lambda i: raw[i])
+
+
+def test_cosine_scores_encodes_each_distinct_text_once_per_batch_and_caches(embedder):
+    e = get_embedder("minilm-l6")
+    e.clear_cache()
+    before = e.encoded
+    cands = ["zz effusion"] * 4 + ["zz pneumothorax"] * 3 + ["zz mass"]
+    refs = ["zz pneumothorax"] * 8  # the correct answer is also the reference: encoded once
+    first = cosine_scores(cands, refs)
+    assert e.encoded - before == 3
+    assert cosine_scores(cands, refs) == first
+    assert e.encoded - before == 3  # the next step's repeats come from the cache

@@ -9,9 +9,11 @@ reference and its aliases. Raw cosine *collapses* on medical answers — "pleura
 Speed, because GRPO scores groups of near-identical answers every step:
 
 * one model load per process and model name (:func:`armed.models.load_sentence_encoder`);
-* the repeated completions of a batch are encoded once (a group of 8 often holds 2–3 distinct answers);
-* reference embeddings are kept in an LRU cache keyed by text (each prompt's reference recurs every epoch
-  and in every one of its G completions);
+* the repeated texts of a batch are encoded once (a group of 8 often holds 2–3 distinct answers, one of
+  them usually the reference itself);
+* embeddings are kept in an LRU cache keyed by text (8,192 entries by default): each prompt's reference
+  recurs in every one of its G completions and every epoch, and short answers ("yes", "CT", "pneumothorax")
+  recur across steps;
 * everything left is encoded in one batched call, embeddings L2-normalised so cosine is a dot product.
 
 Example (loads the embedded MiniLM on first call)::
@@ -49,7 +51,7 @@ def _default_device() -> str:
 
 
 class Embedder:
-    """A sentence encoder with an LRU cache of reference embeddings. One per (model, device) per process."""
+    """A sentence encoder with an LRU cache of text embeddings. One per (model, device) per process."""
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str | None = None, batch_size: int = 64,
                  cache_size: int = 8192):
@@ -85,7 +87,7 @@ class Embedder:
         return emb[[index[t] for t in texts]]
 
     def encode_cached(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Embeddings of ``texts`` through the LRU cache (for references, which recur every step)."""
+        """Embeddings of the distinct ``texts`` through the LRU cache (missing ones encoded in one call)."""
         out: dict[str, np.ndarray] = {}
         with self._lock:
             for t in dict.fromkeys(texts):
@@ -142,8 +144,8 @@ def cosine_scores(candidates: Sequence[Any], references: Sequence[str | Sequence
                   model: str = DEFAULT_MODEL, device: str | None = None) -> list[float]:
     """Cosine similarity of each candidate with its reference (max over a list of aliases), clipped to [0, 1].
 
-    An empty or None candidate or reference scores 0.0. Repeated candidates are encoded once; references go
-    through the embedder's LRU cache.
+    An empty or None candidate or reference scores 0.0. Each distinct text is encoded at most once per batch
+    and not again while it stays in the embedder's LRU cache.
     """
     cands = [_clip_text(c) for c in candidates]
     refs = [_reference_list(r) for r in references]
@@ -154,10 +156,12 @@ def cosine_scores(candidates: Sequence[Any], references: Sequence[str | Sequence
     if not live:
         return scores
     embedder = get_embedder(model, device)
-    ref_emb = embedder.encode_cached([t for i in live for t in refs[i]])
-    cand_emb = embedder.encode([cands[i] for i in live])
-    for row, i in enumerate(live):
-        sims = np.stack([ref_emb[t] for t in refs[i]]) @ cand_emb[row]
+    # One encode call for every distinct text of the batch (a candidate equal to its reference, the usual
+    # correct answer, is encoded once), through the LRU cache so references and recurring answers of later
+    # steps are not encoded again.
+    emb = embedder.encode_cached([t for i in live for t in refs[i]] + [cands[i] for i in live])
+    for i in live:
+        sims = np.stack([emb[t] for t in refs[i]]) @ emb[cands[i]]
         scores[i] = float(min(1.0, max(0.0, float(np.max(sims)))))
     return scores
 
