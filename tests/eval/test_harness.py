@@ -76,6 +76,9 @@ def test_resume_refuses_other_settings_or_task_version(tmp_path):
         evaluate(Scripted(ANSWERS), [fixture_task()], out_dir=tmp_path, max_new_tokens=8, progress=False)
     with pytest.raises(ValueError, match="version"):
         evaluate(Scripted(ANSWERS), [fixture_task(version=2)], out_dir=tmp_path, limit=2, progress=False)
+    with pytest.raises(ValueError, match="split"):
+        evaluate(Scripted(ANSWERS), [fixture_task().with_overrides(split="train")], out_dir=tmp_path, limit=2,
+                 progress=False)
 
 
 def test_groups_override_and_macro_average():

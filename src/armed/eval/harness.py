@@ -100,7 +100,8 @@ def sample_record(task: Task, sample: Sample, prompt: list[dict], completion: st
                   scores: dict[str, float | None]) -> dict[str, Any]:
     parsed = parse(completion)
     return {
-        "task": task.name, "task_version": task.version, "id": sample.id, "answer_type": sample.answer_type,
+        "task": task.name, "task_version": task.version, "dataset": task.dataset, "split": task.split,
+        "id": sample.id, "answer_type": sample.answer_type,
         "qtype": question_type(sample), "modality": sample.modality, "organ": sample.organ,
         "images": list(sample.images), "prompt": prompt, "completion": completion,
         "extracted": parsed.answer, "format_ok": parsed.strict,
@@ -331,9 +332,12 @@ def evaluate(
     existing = _read_samples(samples_path)
     for row in existing:
         task = next((t for t in task_list if t.name == row.get("task")), None)
-        if task is not None and row.get("task_version") != task.version:
-            raise ValueError(f"{samples_path} holds {task.name} version {row.get('task_version')} but the task "
-                             f"is now version {task.version}; use another --out directory")
+        if task is None:
+            continue
+        then = (row.get("task_version"), row.get("dataset", task.dataset), row.get("split", task.split))
+        if then != (task.version, task.dataset, task.split):
+            raise ValueError(f"{samples_path} holds {task.name} as (version, dataset, split) = {then} but the task "
+                             f"is now {(task.version, task.dataset, task.split)}; use another --out directory")
     done = {(r["task"], r["id"]) for r in existing}
 
     selected: dict[str, list[Sample]] = {}
