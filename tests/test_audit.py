@@ -113,9 +113,11 @@ def test_cli_unknown_reward_is_one_line_error(tiny, capsys):
 
 
 def test_shipped_audit_sets_are_well_formed():
-    main_set, heldout = load_groups(default_audit_path()), load_groups(default_audit_path("heldout.jsonl"))
+    main_set = load_groups(default_audit_path())
+    heldout = load_groups(default_audit_path("heldout.jsonl")) + load_groups(default_audit_path("heldout2.jsonl"))
     assert len(main_set) >= 40 and sum(len(g.candidates) for g in main_set) >= 300
-    assert len(heldout) >= 15 and not {g.name for g in main_set} & {g.name for g in heldout}
+    assert len(heldout) >= 30 and not {g.name for g in main_set} & {g.name for g in heldout}
+    assert len({g.name for g in heldout}) == len(heldout)
     for g in main_set + heldout:
         assert set(g.labels) <= {0.0, 0.5, 1.0} and 1.0 in g.labels and 0.0 in g.labels, g.name
         assert len(set(g.candidates)) == len(g.candidates), g.name
