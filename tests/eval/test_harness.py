@@ -51,6 +51,8 @@ def test_resume_after_interrupt_skips_finished_samples(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         evaluate(killed, [fixture_task()], out_dir=tmp_path, batch_size=3, progress=False)
     assert len(load_samples(tmp_path)) == 3  # the first batch was written before the kill
+    with (tmp_path / "samples.jsonl").open("a") as fh:
+        fh.write('{"task": "fixture", "id": "q')  # a row cut mid-write by the kill
     again = Scripted(ANSWERS)
     res = evaluate(again, [fixture_task()], out_dir=tmp_path, batch_size=3, progress=False)
     assert len(again.seen) == 5

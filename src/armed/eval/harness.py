@@ -237,6 +237,15 @@ def _read_samples(path: Path) -> list[dict]:
     return rows
 
 
+def _end_with_newline(path: Path) -> None:
+    """A line cut by a kill mid-write must not swallow the next row appended after it."""
+    if path.exists() and path.stat().st_size:
+        with path.open("rb+") as fh:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":
+                fh.write(b"\n")
+
+
 def _check_resume(out_dir: Path, fingerprint: dict[str, Any]) -> None:
     path = out_dir / CONFIG_FILE
     if not path.exists():
@@ -354,6 +363,7 @@ def evaluate(
         if generator is None:
             generator = load_generator(str(model), backend=backend, dtype=dtype, seed=seed)
         seed_everything(seed)
+        _end_with_newline(samples_path)
         with _progress(progress) as bar, samples_path.open("a") as fh:
             for task in task_list:
                 pending = sorted(todo[task.name], key=lambda s: len(format_question(s)), reverse=True)
