@@ -104,3 +104,17 @@ def test_registered_pickles_without_model_and_callback_attaches(policy):
     with pytest.raises(ValueError, match="VLM processor"):
         clone.attach(model, processor.tokenizer)
     reward.model = reward.processor = None  # leave the shared registry instance as found
+
+
+def test_batched_scoring_matches_one_at_a_time(policy):
+    """Right-padded batches of completions of different lengths give each row's own log-likelihoods."""
+    model, processor, img = policy
+    reward = get_perception_consistency_reward(batch_size=3).attach(model, processor)
+    items = [(PROMPT, RIGHT, [img], 0), (PROMPT, "<think>a much longer line of reasoning about the scan here"
+                                                 "</think><answer>CT</answer>", [img], 1),
+             (PROMPT, "CT", [img], 2)]
+    batched = reward.batch_log_likelihoods(items)
+    single = [reward.log_likelihoods(*item) for item in items]
+    for (b0, b1), (s0, s1) in zip(batched, single, strict=True):
+        assert b0 == pytest.approx(s0, abs=1e-4) and b1 == pytest.approx(s1, abs=1e-4)
+    assert len({round(b[0], 4) for b in batched}) == 3  # different rows, different spans

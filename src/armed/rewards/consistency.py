@@ -15,7 +15,8 @@ Gaussian ``blur`` or random ``mask`` (grey patches over a fraction of the image)
 The reward needs the policy, so it is an object with model access rather than a pure function: attach the model
 with :meth:`PerceptionConsistencyReward.attach` or pass ``attach_policy_callback(reward)`` to the trainer's callbacks
 (it attaches ``model`` and ``processing_class`` at ``on_train_begin``). Scoring runs under ``torch.no_grad`` in
-eval mode (the train/eval mode is restored); each row costs two forward passes (batch of 2) of the policy.
+eval mode (the train/eval mode is restored); scored completions go ``batch_size`` at a time (2 sequences
+each: original and perturbed image) through one forward pass of the policy.
 Pickling drops the attached model. Under DeepSpeed ZeRO-3 every rank must call the reward the same number of
 times (a sharded forward is collective), which holds because TRL calls rewards on every rank each step.
 """
@@ -113,7 +114,7 @@ class PerceptionConsistencyReward:
     """CAPO perception consistency (see module doc). Build with :func:`get_perception_consistency_reward`."""
 
     def __init__(self, perturbation: str = "noise", strength: float = 0.5, scale: float = 1.0, mode: str = "clip",
-                 correctness: str = "accuracy", threshold: float = 0.5, seed: int = 0):
+                 correctness: str = "accuracy", threshold: float = 0.5, seed: int = 0, batch_size: int = 4):
         if perturbation not in PERTURBATIONS:
             from armed.registry import did_you_mean
 
@@ -126,6 +127,9 @@ class PerceptionConsistencyReward:
             raise ValueError(f"invalid strength {strength!r}: must be in (0, 1]")
         self.perturbation, self.strength, self.scale, self.mode = perturbation, strength, scale, mode
         self.correctness, self.threshold, self.seed = correctness, threshold, seed
+        if batch_size < 1:
+            raise ValueError(f"invalid batch_size {batch_size!r}: must be >= 1")
+        self.batch_size = batch_size  # completions per forward pass (2 sequences each)
         self.__name__ = "perception_consistency"
         self.model: Any = None
         self.processor: Any = None
@@ -144,23 +148,44 @@ class PerceptionConsistencyReward:
     def log_likelihoods(self, prompt: list[dict], completion: str, images: list[Any], seed: int
                         ) -> tuple[float, float]:
         """Mean per-token log-probability of the completion's answer span with the original and perturbed images."""
-        import torch
+        return self.batch_log_likelihoods([(prompt, completion, images, seed)])[0]
 
+    def batch_log_likelihoods(self, items: list[tuple[list[dict], str, list[Any], int]]
+                              ) -> list[tuple[float, float]]:
+        """:meth:`log_likelihoods` of many ``(prompt, completion, images, seed)`` rows, ``batch_size`` rows (2 ×
+        ``batch_size`` sequences, right-padded) per forward pass."""
         if self.model is None:
             raise RuntimeError("perception_consistency has no model: call .attach(model, processor) or add "
                                "attach_policy_callback(reward) to the trainer's callbacks")
-        originals = [_load_image(im).convert("RGB") for im in images]
-        perturbed = [perturb_image(im, self.perturbation, self.strength, seed + k) for k, im in enumerate(originals)]
-        prompt_text = self.processor.apply_chat_template(
-            _fill_images(prompt, [None] * len(images)), add_generation_prompt=True, tokenize=False)
-        start, end = _answer_span(completion)
-        prefix, full = prompt_text + completion[:start], prompt_text + completion[:end]
+        out: list[tuple[float, float]] = []
+        for start in range(0, len(items), self.batch_size):
+            out.extend(self._score_chunk(items[start:start + self.batch_size]))
+        return out
+
+    def _score_chunk(self, items: list[tuple[list[dict], str, list[Any], int]]) -> list[tuple[float, float]]:
+        import torch
+
+        originals, perturbed, prefixes, fulls = [], [], [], []
+        for prompt, completion, images, seed in items:
+            imgs = [_load_image(im).convert("RGB") for im in images]
+            originals.append(imgs)
+            perturbed.append([perturb_image(im, self.perturbation, self.strength, seed + k)
+                              for k, im in enumerate(imgs)])
+            prompt_text = self.processor.apply_chat_template(
+                _fill_images(prompt, [None] * len(images)), add_generation_prompt=True, tokenize=False)
+            start, end = _answer_span(completion)
+            prefixes.append(prompt_text + completion[:start])
+            fulls.append(prompt_text + completion[:end])
         kw = {"return_tensors": "pt", "add_special_tokens": False}
-        n_prefix = self.processor(images=originals, text=[prefix], **kw)["input_ids"].shape[1]
-        batch = self.processor(images=originals + perturbed, text=[full, full], padding=True, **kw)
-        n_full = batch["input_ids"].shape[1]
-        if n_full <= n_prefix:
-            return 0.0, 0.0
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        old_side = tokenizer.padding_side
+        tokenizer.padding_side = "right"  # every row starts at position 0, so spans index the same way
+        try:
+            n_prefix = [int(self.processor(images=imgs, text=[text], **kw)["attention_mask"].sum())
+                        for imgs, text in zip(originals, prefixes, strict=True)]
+            batch = self.processor(images=originals + perturbed, text=fulls + fulls, padding=True, **kw)
+        finally:
+            tokenizer.padding_side = old_side
         model = self.model
         device = next(model.parameters()).device
         batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
@@ -168,41 +193,51 @@ class PerceptionConsistencyReward:
         model.eval()
         try:
             with torch.no_grad():
-                logits = model(**batch, use_cache=False).logits.float()
+                logits = model(**batch, use_cache=False).logits
         finally:
             model.train(was_training)
-        logp = torch.log_softmax(logits[:, n_prefix - 1:n_full - 1], dim=-1)
-        target = batch["input_ids"][:, n_prefix:n_full]
-        token_logp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1).mean(dim=-1)
-        return float(token_logp[0]), float(token_logp[1])
+        lengths = batch["attention_mask"].sum(dim=1).tolist()
+        means = []
+        for row in range(len(fulls) * 2):
+            lo, hi = n_prefix[row % len(fulls)], int(lengths[row])
+            if hi <= lo:
+                means.append(0.0)
+                continue
+            logp = torch.log_softmax(logits[row, lo - 1:hi - 1].float(), dim=-1)
+            target = batch["input_ids"][row, lo:hi]
+            means.append(float(logp.gather(-1, target.unsqueeze(-1)).mean()))
+        n = len(fulls)
+        return [(means[i], means[n + i]) for i in range(n)]
 
     def __call__(self, prompts=None, completions=None, images=None, **kwargs) -> list[float | None]:
         completions = list(completions or [])
         n = len(completions)
         image_lists = column({"images": images}, "images", n, default=None)
-        correct_fn = REWARDS.get(self.correctness)
-        correct = correct_fn(prompts, completions, **kwargs)
-        rewards: list[float | None] = []
+        correct = REWARDS.get(self.correctness)(prompts, completions, **kwargs)
+        rewards: list[float | None] = [None] * n
+        todo: list[int] = []
+        items = []
         for i, completion in enumerate(completions):
             imgs = image_lists[i]
             if not imgs:
-                rewards.append(None)
-                continue
+                continue  # no image: abstain
             score = correct[i]
             if score is None or score < self.threshold:
-                rewards.append(0.0)
+                rewards[i] = 0.0
                 continue
             text = completion_to_text(completion)
             seed = self.seed + zlib.crc32(text.encode("utf-8", "replace")) % 100_000
             prompt = prompts[i] if prompts is not None else [{"role": "user", "content": ""}]
             if isinstance(prompt, str):
                 prompt = [{"role": "user", "content": prompt}]
-            lp_orig, lp_pert = self.log_likelihoods(prompt, text, list(imgs), seed)
+            todo.append(i)
+            items.append((prompt, text, list(imgs), seed))
+        for i, (lp_orig, lp_pert) in zip(todo, self.batch_log_likelihoods(items) if items else [], strict=True):
             delta = self.scale * (lp_orig - lp_pert)
             if self.mode == "sigmoid":
-                rewards.append(1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, delta)))))
+                rewards[i] = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, delta))))
             else:
-                rewards.append(min(1.0, max(0.0, delta)))
+                rewards[i] = min(1.0, max(0.0, delta))
         return rewards
 
     def __repr__(self) -> str:
@@ -212,9 +247,10 @@ class PerceptionConsistencyReward:
 
 def get_perception_consistency_reward(perturbation: str = "noise", strength: float = 0.5, scale: float = 1.0,
                                       mode: str = "clip", correctness: str = "accuracy", threshold: float = 0.5,
-                                      seed: int = 0) -> PerceptionConsistencyReward:
+                                      seed: int = 0, batch_size: int = 4) -> PerceptionConsistencyReward:
     """A CAPO perception-consistency reward; attach the policy before training (see the module doc)."""
-    return PerceptionConsistencyReward(perturbation, strength, scale, mode, correctness, threshold, seed)
+    return PerceptionConsistencyReward(perturbation, strength, scale, mode, correctness, threshold, seed,
+                                       batch_size)
 
 
 perception_consistency = REWARDS.add(
