@@ -168,3 +168,12 @@ def test_vocabulary_is_versioned_and_loaded():
     assert contradiction_table_version() == v.version and v.version.count(".") == 1
     assert len(v.abbreviations) > 2000 and len(v.phrases) > 5000
     assert {"laterality", "mri_sequence", "modality", "signal", "behaviour"} <= {g for p in v.poles.values() for g, _ in p}
+
+
+def test_docstring_examples_hold():
+    import doctest
+
+    import armed.rewards.medical as medical
+
+    result = doctest.testmod(medical)
+    assert result.attempted >= 5 and result.failed == 0

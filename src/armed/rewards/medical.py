@@ -704,7 +704,7 @@ def medical_correctness(prompts: list[Any], completions: list[Any], answer: list
 
     >>> medical_correctness(["q"] * 3, ["<answer>collapsed lung</answer>", "no pneumothorax", "left"],
     ...                     answer=["pneumothorax", "pneumothorax", "right"])
-    [1.0, 0.05, 0.05]
+    [1.0, 0.0, 0.0]
     """
     answers = answer or [None] * len(completions)
     out: list[float | None] = []
