@@ -161,3 +161,12 @@ def test_modality_choice_offers_the_true_modality(subset):
     for r in choices:
         named = r["question"].removeprefix("Was this image acquired with ").removesuffix("?").split(" or ")
         assert r["answer"] in named and len(set(named)) == 2 and r["answer_type"] == "closed"
+
+
+def test_build_is_deterministic(subset, tmp_path):
+    root, _ = subset
+    again = medscan.build(tmp_path / "again", limit_per_source=8, progress=False)
+    assert (again / "samples.jsonl").read_bytes() == (root / "samples.jsonl").read_bytes()
+    pngs = sorted(p.name for p in (root / "images").iterdir())
+    assert pngs == sorted(p.name for p in (again / "images").iterdir())
+    assert all((root / "images" / n).read_bytes() == (again / "images" / n).read_bytes() for n in pngs)
