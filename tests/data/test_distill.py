@@ -135,3 +135,31 @@ def test_distill_resumes_after_a_kill(tmp_path):
     summary = distill(samples, cfg, tmp_path, teacher_ok, progress=False)
     assert [q for batch in calls for q in batch] == list(ANSWERS)[2:]
     assert summary["counts"]["kept"] == 1 and summary["counts"]["wrong"] == 1
+
+
+def test_local_teacher_runs_and_every_question_gets_a_verdict(tmp_path):
+    """A local transformers teacher (tiny random Llama with SmolLM2's tokenizer): random text is never kept."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from armed.data.distill import local_teacher
+    from armed.models import resolve
+
+    folder = tmp_path / "teacher"
+    tokenizer = AutoTokenizer.from_pretrained(resolve("smollm2-135m-instruct"))
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                         bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    cfg = DistillConfig(dataset="toy", teacher=str(folder), max_new_tokens=4, batch_size=4, dtype="float32",
+                        limit=3)
+    teacher = local_teacher(cfg)
+    assert teacher.is_vlm is False
+    summary = distill(_samples(), cfg, tmp_path / "out", teacher, progress=False)
+    counts = summary["counts"]
+    assert counts["questions"] == 3 and sum(counts[v] for v in ("kept", "wrong", "no_answer", "no_reasoning",
+                                                                 "failed")) == 3
+    assert counts["kept"] == 0 and counts["failed"] == 0
+    assert all(isinstance(r["reply"], str) for r in read_done(tmp_path / "out" / "results.jsonl").values())
