@@ -89,3 +89,17 @@ def test_training_only_run_dir(runs, tmp_path):
     assert "Training curves" in out["sections"] and out["runs"] == ["base", "GRPO training"]
     page = (tmp_path / "rep" / "report.html").read_text()
     assert "GRPO training" in page and "grpo: 5 logs" in page
+
+
+def test_thumbnails_of_sample_images(tmp_path):
+    from PIL import Image
+
+    from armed.eval.report import _thumbnail_b64
+
+    Image.new("I;16", (300, 200), 40000).save(tmp_path / "scan.png")  # 16-bit, like exported DICOM slices
+    png = base64.b64decode(_thumbnail_b64(str(tmp_path / "scan.png")))
+    from io import BytesIO
+
+    with Image.open(BytesIO(png)) as im:
+        assert max(im.size) == 112
+    assert _thumbnail_b64(str(tmp_path / "missing.png")) is None  # moved data: the report still renders
