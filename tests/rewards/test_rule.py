@@ -52,6 +52,8 @@ def test_format(completion, strict, partial):
     ("no", "no"), ("No, there isn't", "no"), ("absent", "no"), ("Negative.", "no"), ("not seen", "no"),
     ("There isn't any effusion", "no"), ("There is no fracture", "no"), ("none", "no"), ("ruled out", "no"),
     ("Right lung", None), ("maybe", None), ("", None), (None, None),
+    ("Not sure", None), ("I'm not sure", None), ("Cannot be determined", None), ("unclear", None),
+    ("The answer is no", "no"), ("Not present", "no"), ("Nothing abnormal is seen", "no"),
 ])
 def test_yes_no(text, label):
     assert yes_no(text) == label

@@ -81,6 +81,11 @@ _NEGATION = re.compile(
     r"|n['’]t\b|\bcannot\b",
     re.I,
 )
+_HEDGE = re.compile(
+    r"^(?:i am |i m |i )?(?:not sure|unsure|uncertain|unclear|unknown|undetermined|indeterminate|"
+    r"cannot (?:be )?(?:determined?|tell|say)|can t (?:be )?(?:determined?|tell|say)|maybe|perhaps|possibly|"
+    r"don t know|do not know|it depends|either)\b"
+)
 _AFFIRM = re.compile(r"\b(?:yes|present|positive|seen|visible|there (?:is|are)|shows?|demonstrates?)\b", re.I)
 
 
@@ -89,13 +94,16 @@ def yes_no(text: Any) -> str | None:
 
     The first word decides when it is a yes/no word ("No, there isn't" → no, "Yes, but no effusion" → yes);
     otherwise any negation cue means no ("There isn't any", "absent") and an affirmative cue means yes.
+    A hedge ("Not sure", "cannot be determined", "maybe") is None: it must not earn the "no" reward.
 
-    >>> [yes_no(t) for t in ["No, there isn't", "absent", "negative", "present", "Positive.", "maybe"]]
+    >>> [yes_no(t) for t in ["No, there isn't", "absent", "negative", "present", "Positive.", "Not sure"]]
     ['no', 'no', 'no', 'yes', 'yes', None]
     """
     raw = as_text(text)
     toks = tokens(raw)
     if not toks:
+        return None
+    if _HEDGE.match(" ".join(toks)):  # "Not sure", "cannot determine": a hedge is neither answer
         return None
     if toks[0] in YES_WORDS:
         return "yes"
