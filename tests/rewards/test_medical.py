@@ -177,3 +177,20 @@ def test_docstring_examples_hold():
 
     result = doctest.testmod(medical)
     assert result.attempted >= 5 and result.failed == 0
+
+
+def test_never_raises_property():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    words = st.sampled_from(["no", "not", "left", "right", "3", "cm", "mm", "two", "iv", "non-", "hyper", "t2",
+                             "absent", ",", ".", "pneumothorax", "-", "cardiomegaly", "bilateral", "ruled out"])
+    text = st.one_of(st.text(max_size=200), st.lists(words, max_size=30).map(" ".join))
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(text, text, text)
+    def check(pred, ref, question):
+        s = medical_score(pred, ref, question=question)
+        assert 0.0 <= s.score <= 1.0 and 0.0 <= s.concept_match <= 1.0
+
+    check()
