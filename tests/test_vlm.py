@@ -118,8 +118,10 @@ def test_qwen_vl_image_only_processor_without_torchvision(tiny_lm, tmp_path, mod
     assert out.shape[1] == batch["input_ids"].shape[1] + 3
 
 
-def test_tiny_llava_runs_one_trl_grpo_step_from_image_paths(tiny_llava, tmp_path):
-    """The dataset shape armed's loaders emit (image placeholders + an `images` column of paths) trains."""
+@pytest.mark.parametrize("family", ["llava", "qwen2_5_vl"])
+def test_one_trl_grpo_step_from_image_paths(family, tiny_lm, tiny_llava, tmp_path):
+    """The dataset shape armed's loaders emit (image placeholders + an `images` column of paths) trains, for the
+    embedded VLM's architecture and for Qwen2.5-VL without torchvision."""
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -130,7 +132,8 @@ def test_tiny_llava_runs_one_trl_grpo_step_from_image_paths(tiny_llava, tmp_path
     rows = [{"prompt": [{"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
                         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"Q{i}?"}]}],
              "images": [paths[i]], "answer": "CT"} for i in range(2)]
-    model, processor, _ = load_policy(tiny_llava)
+    folder = tiny_llava if family == "llava" else build_tiny_qwen_vl(tiny_lm, tmp_path / "qwen", model_type=family)
+    model, processor, _ = load_policy(folder)
     seen = []
 
     def length_reward(prompts, completions, answer, **kwargs):
