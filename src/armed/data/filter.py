@@ -206,6 +206,7 @@ def plot_histogram(summary: dict[str, Any], path: str | Path) -> Path:
     colors = ["tab:blue" if cfg["min_correct"] <= x <= cfg["max_correct"] else "tab:gray" for x in xs]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(xs, ys, color=colors)
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel(f"correct responses out of k={cfg['k']} ({cfg['reward']} ≥ {cfg['threshold']})")
     ax.set_ylabel("questions")
     c = summary["counts"]
