@@ -68,3 +68,14 @@ def test_dry_run_names_unknown_reward_dataset_and_model():
         dry_run(load_config("grpo", ["model.name=not a model"]))
     with pytest.raises(ConfigError, match="generation_batch_size"):  # TRL's own check, surfaced by dry run
         dry_run(load_config("grpo", ["stages.0.num_generations=3"]))
+
+
+def test_mixed_precision_follows_the_resolved_dtype(tmp_path):
+    # TRL defaults bf16=True: emulated bf16 autocast on a CPU without AVX512-BF16 made SFT steps ~9x slower.
+    from armed.train.pipeline import trainer_config
+
+    cfg = load_config("grpo")
+    assert trainer_config(cfg.stages[0], cfg, tmp_path, "float32").bf16 is False
+    assert trainer_config(cfg.stages[0], cfg, tmp_path, "bfloat16").bf16 is True
+    cfg = load_config("grpo", ["stages.0.bf16=false"])
+    assert trainer_config(cfg.stages[0], cfg, tmp_path, "bfloat16").bf16 is False  # a stage's own setting wins

@@ -128,6 +128,8 @@ def test_stages_chain_kill_and_resume_at_the_same_step_with_reward_state(tiny_mo
     saved = torch.load(ckpt / "armed_rewards.pt", weights_only=False)
     assert saved == {"test_train_counting": {"seen": per_step}}
 
+    with pytest.raises(ConfigError, match="--resume"):
+        run(cfg)
     resumed = _Steps()
     run(cfg, resume=True, extra_callbacks=[resumed])
     assert loaded[2:] == [sft_final]  # sft not re-run
@@ -140,4 +142,13 @@ def test_stages_chain_kill_and_resume_at_the_same_step_with_reward_state(tiny_mo
     assert set(json.loads((tmp_path / STATE_FILE).read_text())["completed"]) == {"sft", "grpo"}
     assert (tmp_path / "grpo" / "final" / "model.safetensors").exists()
     with pytest.raises(ConfigError, match="--resume"):
+        run(cfg)
+
+
+def test_fresh_start_refuses_stale_checkpoints(tmp_path):
+    from armed.train.config import ConfigError
+
+    (tmp_path / "grpo" / "checkpoint-7").mkdir(parents=True)
+    cfg = _config("unused-model-never-loaded", tmp_path, [{**GRPO, "max_steps": 1}])
+    with pytest.raises(ConfigError, match="unfinished run"):  # a later --resume would mix two runs' checkpoints
         run(cfg)

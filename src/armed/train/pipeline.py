@@ -284,10 +284,10 @@ def trainer_config(stage: StageSection, cfg: PipelineConfig, stage_dir: Path, dt
     args.update(stage.args)
     args.update(output_dir=str(stage_dir), seed=cfg.seed,
                 report_to=[r for r in cfg.logging.report_to if r != "none"] or "none")
-    if dtype == "bfloat16":
-        args.setdefault("bf16", True)
-    elif dtype == "float16" and torch.cuda.is_available():
-        args.setdefault("fp16", True)
+    # TRL defaults bf16=True; on a CPU without AVX512-BF16 that autocast is emulated and ~10x slower, so the
+    # mixed-precision flags always follow the resolved model dtype unless a stage sets them itself.
+    args.setdefault("bf16", dtype == "bfloat16")
+    args.setdefault("fp16", dtype == "float16" and torch.cuda.is_available())
     if not torch.cuda.is_available():
         args.setdefault("use_cpu", True)
         if "gradient_checkpointing" not in args:  # TRL turns it on; on CPU memory is cheap and time is not
@@ -449,6 +449,10 @@ def run(cfg: PipelineConfig, *, resume: bool = False, extra_callbacks: list | No
     if not resume and state.completed:
         raise ConfigError(f"{out} already holds a run ({', '.join(state.completed)} complete); pass --resume "
                           f"to continue it or choose another output_dir=...")
+    stale = [p for s in cfg.stages for p in (out / s.name).glob("checkpoint-*")] if not resume else []
+    if stale:  # a later --resume would pick these up as if they belonged to the new run
+        raise ConfigError(f"{out} holds checkpoints of an unfinished run ({stale[0]}); pass --resume to continue "
+                          f"it or choose another output_dir=...")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     dtype = resolve_dtype(cfg.model.dtype)
