@@ -163,3 +163,22 @@ def test_local_teacher_runs_and_every_question_gets_a_verdict(tmp_path):
                                                                  "failed")) == 3
     assert counts["kept"] == 0 and counts["failed"] == 0
     assert all(isinstance(r["reply"], str) for r in read_done(tmp_path / "out" / "results.jsonl").values())
+
+
+def test_endpoint_teacher_sends_images_as_data_urls(teacher_server, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from armed.data.distill import endpoint_teacher
+
+    url, requests = teacher_server
+    scan = tmp_path / "scan.png"
+    Image.fromarray((np.random.default_rng(0).random((16, 16)) * 255).astype("uint8")).save(scan)
+    sample = Sample(id="img0", source="toy", split="train", question="Is there a pneumothorax?", answer="yes",
+                    answer_type="closed", images=[str(scan)])
+    cfg = DistillConfig(dataset="toy", teacher="vlm-teacher", base_url=url)
+    summary = distill([sample], cfg, tmp_path / "out", endpoint_teacher(cfg), progress=False)
+    assert summary["counts"]["kept"] == 1
+    user = requests[-1]["body"]["messages"][-1]["content"]
+    assert user[0]["type"] == "image_url" and user[0]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert user[-1]["type"] == "text" and user[-1]["text"].startswith("Is there a pneumothorax?")
