@@ -118,3 +118,19 @@ def test_batched_scoring_matches_one_at_a_time(policy):
     for (b0, b1), (s0, s1) in zip(batched, single, strict=True):
         assert b0 == pytest.approx(s0, abs=1e-4) and b1 == pytest.approx(s1, abs=1e-4)
     assert len({round(b[0], 4) for b in batched}) == 3  # different rows, different spans
+
+
+def test_works_with_qwen2_vl_image_only_processor(tmp_path):
+    from armed.vlm import build_tiny_qwen_vl, load_policy
+
+    folder = build_tiny_qwen_vl(resolve("smollm2-135m-instruct"), tmp_path / "qwen", model_type="qwen2_vl")
+    img = tmp_path / "a.png"
+    Image.fromarray((np.random.default_rng(0).random((60, 70, 3)) * 255).astype("uint8")).save(img)
+    model, processor, _ = load_policy(folder)
+    reward = get_perception_consistency_reward(mode="sigmoid", batch_size=2).attach(model, processor)
+    items = [(PROMPT, RIGHT, [str(img)], 0), (PROMPT, "<think>longer reasoning</think><answer>CT</answer>",
+                                             [str(img)], 1)]
+    batched = reward.batch_log_likelihoods(items)
+    single = [reward.log_likelihoods(*item) for item in items]
+    assert [x for pair in batched for x in pair] == pytest.approx([x for pair in single for x in pair], abs=1e-4)
+    assert all(lp < 0 and lo != lp for lo, lp in batched)
