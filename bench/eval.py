@@ -111,7 +111,8 @@ def main() -> None:
         "bench": "eval generation throughput",
         "config": {"model": args.model, "task": task.name, "questions": len(prompts), "batch_size": b,
                    "max_new_tokens": args.max_new_tokens, "rounds": args.rounds, "decoding": "greedy",
-                   "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()},
+                   "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                   "cpu_bf16_flags": _cpu_bf16_flags()},
         "settings": rows,
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
         "identical_answers": agree,
@@ -162,6 +163,15 @@ def bertscore_agreement(n: int = 96) -> dict[str, Any]:
     diffs = [abs(a - float(b)) for a, b in zip(ours, f1.tolist(), strict=True)]
     return {"pairs": n, "max_abs_diff": round(max(diffs), 6), "mean_abs_diff": round(sum(diffs) / n, 6),
             "armed_pairs_per_s": round(n / ours_s, 1), "bert_score_pairs_per_s": round(n / theirs_s, 1)}
+
+
+def _cpu_bf16_flags() -> list[str]:
+    """The CPU's native bf16 instructions (without them torch emulates bf16 and it is slower than fp32)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return []
+    return sorted(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
 
 
 def _same(a: list[str], b: list[str]) -> float:
