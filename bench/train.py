@@ -36,6 +36,23 @@ def trivial_reward(prompts, completions, **kwargs):
     return [len(str(c)) / 100 for c in completions]
 
 
+class _TimedReward:
+    """Measures the time armed's reward path (wrapper + reward) takes inside each step; same name for TRL."""
+
+    spent: list[float] = [0.0, 0.0]  # wall, cpu seconds since the last step end
+
+    def __init__(self, func):
+        self.func, self.__name__ = func, func.__name__
+
+    def __call__(self, *args, **kwargs):
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            return self.func(*args, **kwargs)
+        finally:
+            self.spent[0] += time.perf_counter() - t
+            self.spent[1] += time.process_time() - c
+
+
 def _warm_up(funcs: list, dataset) -> None:
     """Call each reward once on reference answers of every answer type, so lazily loaded models are loaded."""
     rows = dataset.select(range(min(len(dataset), 32)))
@@ -73,6 +90,7 @@ def _child(side: str, recipe: str, variant: str, steps: int, overrides: list[str
         def __init__(self):
             self.times: list[float] = []
             self.cpu: list[float] = []
+            self.reward: list[tuple[float, float]] = []
 
         def on_step_begin(self, args, state, control, **kwargs):
             self.t0, self.c0 = time.perf_counter(), time.process_time()
@@ -80,6 +98,8 @@ def _child(side: str, recipe: str, variant: str, steps: int, overrides: list[str
         def on_step_end(self, args, state, control, **kwargs):
             self.times.append(time.perf_counter() - self.t0)
             self.cpu.append(time.process_time() - self.c0)
+            self.reward.append(tuple(_TimedReward.spent))
+            _TimedReward.spent[:] = [0.0, 0.0]
 
     timer = Timer()
     sel = cfg.stage_data(index)
@@ -94,6 +114,7 @@ def _child(side: str, recipe: str, variant: str, steps: int, overrides: list[str
             t0 = time.perf_counter()
             _warm_up(funcs, dataset)  # lazy model loads (MiniLM) are start-up cost, not per-step overhead
             reward_warmup_s = time.perf_counter() - t0
+            funcs = [_TimedReward(f) for f in funcs]
             callbacks = [timer, RewardStateCallback(rewards),
                          CollapseMonitor(cfg.logging.collapse_threshold, cfg.logging.collapse_patience)]
         else:
@@ -108,6 +129,8 @@ def _child(side: str, recipe: str, variant: str, steps: int, overrides: list[str
         else ["trivial_reward"], "step_times_s": timed, "mean_step_s": statistics.mean(timed),
         "step_cpu_s": cpu, "mean_step_cpu_s": statistics.mean(cpu),
         "warmup_step_s": timer.times[0], "reward_warmup_s": reward_warmup_s,
+        "reward_path_s_per_step": statistics.mean(r[0] for r in timer.reward[1:]),
+        "reward_path_cpu_s_per_step": statistics.mean(r[1] for r in timer.reward[1:]),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "settings": {k: args.to_dict()[k] for k in ("num_generations", "per_device_train_batch_size",
                                                      "max_completion_length", "temperature", "loss_type",
@@ -141,12 +164,16 @@ def main() -> None:
     bare_cpu, armed_cpu = sides["bare"]["mean_step_cpu_s"], sides["armed"]["mean_step_cpu_s"]
     from armed.eval.harness import git_info, package_versions
 
+    # armed's own per-step cost measured directly (its rewards + wrappers), relative to the bare step: immune to
+    # the step-to-step noise of generation on a shared machine
+    direct = sides["armed"]["reward_path_cpu_s_per_step"] / bare_cpu
     result = {
         "benchmark": "GRPO step time, armed recipe stage vs bare TRL GRPOTrainer",
         "config": {"recipe": a.recipe, "variant": a.variant, "timed_steps": a.steps, "overrides": a.overrides},
         "ratio": armed / bare, "overhead_pct": 100 * (armed / bare - 1), "target_overhead_pct": 10.0,
         # CPU seconds of the process per step: robust to other jobs sharing the machine (wall time is not)
         "cpu_ratio": armed_cpu / bare_cpu, "cpu_overhead_pct": 100 * (armed_cpu / bare_cpu - 1),
+        "reward_path_overhead_pct": 100 * direct,
         "bare": sides["bare"], "armed": sides["armed"],
         "git": git_info(), "packages": package_versions(), "cpu_count": os.cpu_count(),
         "load_avg_at_end": os.getloadavg(),
@@ -155,7 +182,7 @@ def main() -> None:
     Path(a.out).write_text(json.dumps(result, indent=2))
     print(f"bare {bare:.2f} s/step, armed {armed:.2f} s/step: ratio {result['ratio']:.3f} "
           f"({result['overhead_pct']:+.1f}%); CPU time ratio {result['cpu_ratio']:.3f} "
-          f"({result['cpu_overhead_pct']:+.1f}%); peak RSS bare {sides['bare']['peak_rss_mb']:.0f} MB, "
+          f"({result['cpu_overhead_pct']:+.1f}%); armed reward path {100 * direct:.2f}% of a bare step; peak RSS bare {sides['bare']['peak_rss_mb']:.0f} MB, "
           f"armed {sides['armed']['peak_rss_mb']:.0f} MB -> {a.out}")
 
 

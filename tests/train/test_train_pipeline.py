@@ -152,3 +152,15 @@ def test_fresh_start_refuses_stale_checkpoints(tmp_path):
     cfg = _config("unused-model-never-loaded", tmp_path, [{**GRPO, "max_steps": 1}])
     with pytest.raises(ConfigError, match="unfinished run"):  # a later --resume would mix two runs' checkpoints
         run(cfg)
+
+
+def test_lora_stage_saves_a_merged_model(tiny_model, tmp_path):
+    cfg = _config(tiny_model, tmp_path, [{**GRPO, "max_steps": 1}])
+    cfg.model.lora.enabled, cfg.model.lora.r, cfg.model.lora.target_modules = True, 4, ["q_proj", "v_proj"]
+    run(cfg)
+    final = tmp_path / "grpo" / "final"
+    assert (final / "model.safetensors").exists() and not (final / "adapter_config.json").exists()
+    from safetensors import safe_open
+
+    with safe_open(str(final / "model.safetensors"), "pt") as f:
+        assert not [k for k in f.keys() if "lora" in k]  # merged into the base weights
