@@ -313,7 +313,7 @@ def dry_run(cfg: PipelineConfig) -> list[str]:
 
     Returns a human-readable report (one line per check). Raises ConfigError / RegistryError naming the key.
     """
-    lines = [f"model: {check_model_name(cfg.model.name)} (dtype {cfg.model.dtype} -> "
+    lines = [f"model: {check_model_name(cfg.model.name)} (dtype {cfg.model.dtype} -> on this machine "
              f"{resolve_dtype(cfg.model.dtype)}{f', LoRA r={cfg.model.lora.r}' if cfg.model.lora.enabled else ''}"
              f"{', QLoRA 4-bit' if cfg.model.lora.qlora else ''})"]
     if cfg.model.lora.qlora:
