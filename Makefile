@@ -30,6 +30,7 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check src tests bench
+	bash scripts/install-chromium.sh  # the HTML report is checked in a real headless browser
 	$(PY) -m pytest -q
 
 lint: install
