@@ -28,13 +28,13 @@ from typing import Any
 
 from armed.data.filter import (
     _atomic_write,
-    _progress,
     _provenance,
     _truncate_torn_tail,
     read_done,
     score_group,
 )
 from armed.data.schema import SYSTEM_PROMPT, Sample, to_rows
+from armed.progress import progress_bar
 
 TEACHER_SYSTEM_PROMPT = (
     SYSTEM_PROMPT + " Reason carefully and concretely about the findings the question and image give, in a "
@@ -113,7 +113,7 @@ def distill(samples: Sequence[Sample], cfg: DistillConfig, out_dir: str | Path, 
     rows = to_rows(samples, cfg.system_prompt, vision=None if vision else False)
     todo = [(s, r) for s, r in zip(samples, rows, strict=True) if s.id not in done]
 
-    with _progress(progress) as bar, results.open("a", encoding="utf-8") as fh:
+    with progress_bar(progress) as bar, results.open("a", encoding="utf-8") as fh:
         task = bar.add_task("distilling", total=len(samples), completed=len(samples) - len(todo))
         for start in range(0, len(todo), cfg.batch_size):
             chunk = todo[start:start + cfg.batch_size]

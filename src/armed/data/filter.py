@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from armed.data.schema import SYSTEM_PROMPT, Sample, to_rows
+from armed.progress import progress_bar
 
 # The reward columns TRL would pass; repeated k times per question.
 COLUMNS = ("answer", "aliases", "answer_type", "options", "answer_letter", "id", "source", "question",
@@ -140,7 +141,7 @@ def filter_by_difficulty(samples: Sequence[Sample], cfg: FilterConfig, out_dir: 
     todo = [(s, r) for s, r in zip(samples, rows, strict=True) if s.id not in done]
     per_call = max(1, cfg.batch_size // cfg.k)
 
-    with _progress(progress) as bar, results.open("a", encoding="utf-8") as fh:
+    with progress_bar(progress) as bar, results.open("a", encoding="utf-8") as fh:
         task = bar.add_task(f"sampling k={cfg.k}", total=len(samples), completed=len(samples) - len(todo))
         for start in range(0, len(todo), per_call):
             chunk = todo[start:start + per_call]
@@ -257,20 +258,6 @@ def run_filter(cfg: FilterConfig, out_dir: str | Path, *, options: dict[str, Any
         raise ValueError(f"dataset {cfg.dataset!r} split {cfg.split!r} has no samples to filter")
     return filter_by_difficulty(samples, cfg, out_dir, generate or transformers_sampler(cfg.model, cfg),
                                 progress=progress)
-
-
-def _progress(enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), disable=not enabled, transient=False)
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 from armed.data.schema import Sample, format_question
 from armed.eval.generate import GenerationConfig, Generator, load_generator
 from armed.eval.tasks import Task, get_task
+from armed.progress import progress_bar
 from armed.rewards.extract import parse
 
 SAMPLES_FILE = "samples.jsonl"
@@ -364,7 +365,7 @@ def evaluate(
             generator = load_generator(str(model), backend=backend, dtype=dtype, seed=seed)
         seed_everything(seed)
         _end_with_newline(samples_path)
-        with _progress(progress) as bar, samples_path.open("a") as fh:
+        with progress_bar(progress) as bar, samples_path.open("a") as fh:
             for task in task_list:
                 pending = sorted(todo[task.name], key=lambda s: len(format_question(s)), reverse=True)
                 if not pending:
@@ -450,20 +451,6 @@ def _load(task: Task, limit: int | None) -> tuple[list[Sample], dict[str, Any]]:
     if len(set(ids)) != len(ids):
         raise ValueError(f"task {task.name!r}: the loader returned duplicate sample ids")
     return samples, report
-
-
-def _progress(enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), disable=not enabled)
 
 
 def load_results(run_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -227,18 +227,11 @@ class RichProgressCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import TextColumn
 
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[info]}"), transient=False)
+        from armed.progress import progress_bar
+
+        self.progress = progress_bar(True, TextColumn("{task.fields[info]}"), transient=False)
         self.progress.start()
         self.task = self.progress.add_task(self.title, total=state.max_steps, completed=state.global_step, info="")
 

@@ -799,11 +799,11 @@ def _progress(enabled: bool):
     if not enabled:
         return contextlib.nullcontext(None)
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from armed.progress import progress_bar
 
     # Its own stderr console: a caller's spinner (armed data inspect) holds the shared one's live display.
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=True)
+    return progress_bar(True, console=Console(stderr=True), transient=True)
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
