@@ -117,3 +117,10 @@ def test_normalize(text, expected):
 
 def test_tokens():
     assert tokens("An enlarged heart") == ["enlarged", "heart"]
+
+
+def test_repeated_option_list_is_not_an_answer():
+    listing = "Which nerve?\nA. Radial nerve\nB. Ulnar nerve\nC. Median nerve\nD. Axillary nerve"
+    assert extract_answer(listing) is None
+    assert extract_answer(listing + "\nAnswer: C") == "C"
+    assert extract_answer("The nerve is the ulnar nerve.\nB. Ulnar nerve") == "B. Ulnar nerve"

@@ -171,7 +171,15 @@ def _fallback_answer(text: str, think_span: tuple[int, int] | None = None) -> st
             if ans:
                 return ans
     lines = [ln.strip() for ln in body.splitlines() if ln.strip()]
-    return lines[-1] if lines else None
+    if not lines:
+        return None
+    # A model that only repeats the option list ("A. ...\nB. ...\nD. ...") has not chosen the last option.
+    if _OPTION_LINE.match(lines[-1]) and sum(bool(_OPTION_LINE.match(ln)) for ln in lines) >= 2:
+        return None
+    return lines[-1]
+
+
+_OPTION_LINE = re.compile(r"^\(?[A-J][.)]\s")
 
 
 def extract_answer(completion: Any) -> str | None:
