@@ -22,19 +22,9 @@ from armed.vlm import (
 
 
 @pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory):
-    """A 2-layer random Llama with SmolLM2's tokenizer, saved to disk like a real checkpoint."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    folder = tmp_path_factory.mktemp("lm")
-    tokenizer = AutoTokenizer.from_pretrained(resolve("smollm2-135m-instruct"))
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=2)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+def tiny_lm(tiny_chat_lm):
+    """The suite's tiny random Llama (tests/conftest.py)."""
+    return tiny_chat_lm
 
 
 @pytest.fixture(scope="module")

@@ -106,24 +106,6 @@ class ToyLoader(Loader):
         return samples, LoadReport(rows_read=3, kept=3)
 
 
-@pytest.fixture(scope="module")
-def tiny_chat_lm(tmp_path_factory):
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from armed.models import resolve
-
-    folder = tmp_path_factory.mktemp("chat-lm")
-    tokenizer = AutoTokenizer.from_pretrained(resolve("smollm2-135m-instruct"))
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=2)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def test_cli_filter_samples_with_a_real_model(tiny_chat_lm, tmp_path):
     from typer.testing import CliRunner
 

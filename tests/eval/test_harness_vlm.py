@@ -31,22 +31,10 @@ class VisionFixtureLoader(Loader):
 
 
 @pytest.fixture(scope="module")
-def tiny_vlm(tmp_path_factory):
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from armed.models import resolve
+def tiny_vlm(tiny_chat_lm, tmp_path_factory):
     from armed.vlm import build_tiny_llava
 
-    lm = tmp_path_factory.mktemp("lm")
-    tokenizer = AutoTokenizer.from_pretrained(resolve("smollm2-135m-instruct"))
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=2)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(lm)
-    tokenizer.save_pretrained(lm)
-    return build_tiny_llava(lm, tmp_path_factory.mktemp("llava") / "vlm", vision_hidden=32, vision_layers=1,
+    return build_tiny_llava(tiny_chat_lm, tmp_path_factory.mktemp("llava") / "vlm", vision_hidden=32, vision_layers=1,
                             vision_heads=2)
 
 
