@@ -171,6 +171,14 @@ def _coerce(value: str, kind: type, what: str) -> Any:
         raise ValueError(f"invalid {what} {value!r}: expected {kind.__name__}") from None
 
 
+def option_map(row: Row, field: str = "options") -> dict[str, str]:
+    """A release's ``{"A": text, ...}`` options object, keys upper-cased; fewer than two choices is an error."""
+    raw = row.get(field)
+    if not isinstance(raw, dict) or len(raw) < 2:
+        raise row.error("options must be an object with at least two choices", field)
+    return {str(k).strip().upper(): str(v).strip() for k, v in raw.items()}
+
+
 def option_answer(row: Row, options: dict[str, str], letter: Any, field: str) -> str:
     """The text of the labelled option; a label that names no option is an error on ``field``."""
     key = str(letter).strip().upper()

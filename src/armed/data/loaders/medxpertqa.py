@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from armed.data.io import Record, find_one, iter_jsonl
-from armed.data.loader import FileLoader, Row, option_answer
+from armed.data.loader import FileLoader, Row, option_answer, option_map
 from armed.data.schema import Sample
 from armed.registry import DATASETS
 
@@ -49,10 +49,7 @@ class MedXpertQALoader(FileLoader):
         yield from iter_jsonl(path)
 
     def make_sample(self, row: Row) -> Sample:
-        raw = row.get("options")
-        if not isinstance(raw, dict) or len(raw) < 2:
-            raise row.error("options must be an object with at least two choices", "options")
-        options = {str(k).strip().upper(): str(v).strip() for k, v in raw.items()}
+        options = option_map(row)
         label = row.text("label")
         answer = option_answer(row, options, label, "label")
         question = row.text("question")
