@@ -21,20 +21,11 @@ from armed.rewards.consistency import (
 
 
 @pytest.fixture(scope="module")
-def policy(tmp_path_factory):
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
+def policy(tmp_path_factory, tiny_chat_lm):
     from armed.vlm import build_tiny_llava, load_policy
 
     root = tmp_path_factory.mktemp("consistency")
-    tokenizer = AutoTokenizer.from_pretrained(resolve("smollm2-135m-instruct"))
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=2)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(root / "lm")
-    tokenizer.save_pretrained(root / "lm")
-    build_tiny_llava(root / "lm", root / "vlm", vision_hidden=32, vision_layers=1, vision_heads=2)
+    build_tiny_llava(tiny_chat_lm, root / "vlm", vision_hidden=32, vision_layers=1, vision_heads=2)
     model, processor, _ = load_policy(root / "vlm")
     img = root / "scan.png"
     Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype("uint8")).save(img)
