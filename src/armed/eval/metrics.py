@@ -37,7 +37,7 @@ from __future__ import annotations
 from typing import Any
 
 from armed.registry import METRICS
-from armed.rewards.columns import as_text, column, options_dict, references
+from armed.rewards.columns import answer_rows, column, references
 from armed.rewards.extract import extract_answer
 from armed.rewards.judge import EnvJudge
 from armed.rewards.medical import medical_correctness
@@ -57,20 +57,12 @@ def closed_accuracy(prompts=None, completions=None, answer=None, aliases=None, a
     [1.0, 1.0]
     """
     completions = list(completions or [])
-    n = len(completions)
-    answers, alias_col = column({"a": answer}, "a", n), column({"a": aliases}, "a", n)
-    types, opts = column({"a": answer_type}, "a", n, ""), column({"a": options}, "a", n, "")
-    letters = column({"a": answer_letter}, "a", n, "")
     out: list[float | None] = []
-    for completion, ref, al, kind, opt, letter in zip(completions, answers, alias_col, types, opts, letters,
-                                                      strict=True):
-        refs = references(ref, al)
+    rows = answer_rows(len(completions), answer, aliases, answer_type, options, answer_letter)
+    for completion, (refs, kind, opts, letter) in zip(completions, rows, strict=True):
         pred = extract_answer(completion)
-        if as_text(kind).strip().lower() == "multiple_choice":
-            if not refs and not as_text(letter).strip():
-                out.append(None)
-                continue
-            out.append(mc_correct(pred, options_dict(opt), as_text(letter), refs[0] if refs else ""))
+        if kind == "multiple_choice":
+            out.append(mc_correct(pred, opts, letter, refs[0] if refs else "") if refs or letter else None)
         else:
             out.append(closed_correct(pred, refs) if refs else None)
     return out

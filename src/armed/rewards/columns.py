@@ -7,6 +7,7 @@ columns shorter than the batch.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -93,3 +94,15 @@ def options_dict(value: Any) -> dict[str, str]:
     if not isinstance(parsed, dict):
         return {}
     return {as_text(k): as_text(v) for k, v in parsed.items()}
+
+
+def answer_rows(n: int, answer: Any = None, aliases: Any = None, answer_type: Any = None, options: Any = None,
+                answer_letter: Any = None) -> Iterator[tuple[list[str], str, dict[str, str], str]]:
+    """Per row of a batch of ``n``: ``(references, answer_type lower-cased, options dict, answer letter)`` from
+    the dataset columns TRL passes to a reward (each may be a list, a scalar for the whole batch, or None)."""
+    cols = {"answer": answer, "aliases": aliases, "answer_type": answer_type, "options": options,
+            "answer_letter": answer_letter}
+    for ref, al, kind, opt, letter in zip(column(cols, "answer", n), column(cols, "aliases", n),
+                                          column(cols, "answer_type", n, ""), column(cols, "options", n, ""),
+                                          column(cols, "answer_letter", n, ""), strict=True):
+        yield references(ref, al), as_text(kind).strip().lower(), options_dict(opt), as_text(letter).strip()

@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from armed.registry import REWARDS
-from armed.rewards.columns import as_text, column, options_dict, references
+from armed.rewards.columns import answer_rows, as_text, column, options_dict, references
 from armed.rewards.extract import extract_answer, extract_option_letter, normalize, parse, tag_spans, tokens
 from armed.rewards.textual import best_over_references, token_f1
 
@@ -263,18 +263,13 @@ def accuracy(prompts=None, completions=None, answer=None, aliases=None, answer_t
     [1.0, 1.0, 0.6666666666666666]
     """
     completions = list(completions or [])
-    n = len(completions)
-    answers, alias_col = column({"a": answer}, "a", n), column({"a": aliases}, "a", n)
-    types, opts = column({"a": answer_type}, "a", n, ""), column({"a": options}, "a", n, "")
-    letters = column({"a": answer_letter}, "a", n, "")
     out: list[float | None] = []
-    for completion, ref, al, kind, opt, letter in zip(completions, answers, alias_col, types, opts, letters, strict=True):
-        refs = references(ref, al)
-        kind = as_text(kind).strip().lower()
+    rows = answer_rows(len(completions), answer, aliases, answer_type, options, answer_letter)
+    for completion, (refs, kind, opts, letter) in zip(completions, rows, strict=True):
         if not kind:
             kind = "closed" if refs and _is_yes_no_reference(refs[0]) else "open"
-        if not refs and not (kind == "multiple_choice" and as_text(letter).strip()):
+        if not refs and not (kind == "multiple_choice" and letter):
             out.append(None)
             continue
-        out.append(row_accuracy(extract_answer(completion), kind, refs, options_dict(opt), as_text(letter)))
+        out.append(row_accuracy(extract_answer(completion), kind, refs, opts, letter))
     return out
