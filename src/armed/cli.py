@@ -355,6 +355,15 @@ def demo_command(
     for key, cells in comparison_rows(summary):
         table.add_row(key, *cells)
     console.print(table)
+    trend = summary.get("grpo_training") or {}
+    if trend:
+        a, b = trend["first_half"], trend["second_half"]
+        parts = ", ".join(f"{k.split('/')[1]} {a[k]:.2f} -> {b[k]:.2f}" for k in a
+                          if k.startswith("rewards/") and a[k] is not None and b[k] is not None)
+        console.print(f"GRPO training reward, first vs second half of {trend['steps']} steps: "
+                      f"{a['reward']:.3f} -> {b['reward']:.3f} ({parts}); groups with zero reward variance: "
+                      f"{100 * (trend['frac_reward_zero_std'] or 0):.0f} %; mean within-group std: "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in trend["group_std"].items() if v is not None))
     t = summary["timings"]
     console.print(f"total {t['total_s']:.0f} s (train {t['train_s']:.0f} s) · report: {summary['report']}")
 

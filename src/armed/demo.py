@@ -62,21 +62,24 @@ class DemoPlan:
         ]
 
 
-# Measured on 2 idle cores (smolvlm-tiny): SFT ~12 s/step at batch 4, GRPO ~31 s/step (8 completions of <= 48-64
-# tokens + rewards), eval ~1.7 s/question at batch 16. Quick: ~5 min; full: ~18 min.
+# Measured on 2 idle cores (smolvlm-tiny): SFT ~10 s/step at batch 4, GRPO ~47 s/step with the KL reference model
+# (~32 s without: 8 completions of <= 64 tokens + rewards), eval ~1.5 s/question at batch 16.
+# Full: 1,043 s (seeds 0 and 1, docs/demo.md). Quick: 313 s with the reference model, so quick runs GRPO without
+# the KL term (beta 0), which also skips loading a second copy of the policy.
+QUICK = ("stages.1.beta=0.0",)
 PLANS: dict[tuple[str, bool], DemoPlan] = {
     ("vlm", False): DemoPlan("smolvlm-tiny", "medscan-vqa", "medscan-vqa", train_limit=512, eval_limit=48,
-                             sft_steps=32, grpo_steps=12, num_generations=4, max_completion_length=64,
-                             eval_max_new_tokens=96),
-    ("vlm", True): DemoPlan("smolvlm-tiny", "medscan-vqa", "medscan-vqa", train_limit=128, eval_limit=16,
-                            sft_steps=8, grpo_steps=2, num_generations=4, max_completion_length=48,
-                            eval_max_new_tokens=64),
+                             sft_steps=32, grpo_steps=10, num_generations=4, max_completion_length=64,
+                             eval_max_new_tokens=80),
+    ("vlm", True): DemoPlan("smolvlm-tiny", "medscan-vqa", "medscan-vqa", train_limit=128, eval_limit=12,
+                            sft_steps=8, grpo_steps=2, num_generations=4, max_completion_length=64,
+                            eval_max_new_tokens=64, overrides=QUICK),
     ("text", False): DemoPlan("smollm2-135m-instruct", "mmlu-med-open", "mmlu-med-open", train_limit=512,
-                              eval_limit=48, sft_steps=32, grpo_steps=12, num_generations=4,
-                              max_completion_length=64, eval_max_new_tokens=96),
+                              eval_limit=48, sft_steps=32, grpo_steps=10, num_generations=4,
+                              max_completion_length=64, eval_max_new_tokens=80),
     ("text", True): DemoPlan("smollm2-135m-instruct", "mmlu-med-open", "mmlu-med-open", train_limit=128,
-                             eval_limit=16, sft_steps=8, grpo_steps=2, num_generations=4,
-                             max_completion_length=48, eval_max_new_tokens=64),
+                             eval_limit=12, sft_steps=8, grpo_steps=2, num_generations=4,
+                             max_completion_length=64, eval_max_new_tokens=64, overrides=QUICK),
 }
 
 HEADLINE = ("closed_accuracy", "exact_match", "token_recall", "f1", "rouge1", "bleu1", "embedding_cosine", "armed")
@@ -91,6 +94,32 @@ def _metric_means(results: dict[str, Any], task: str) -> dict[str, float]:
             if stat and stat.get("mean") is not None:
                 out[f"{answer_type}/{name}"] = float(stat["mean"])
     return out
+
+
+def grpo_trend(log_history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The GRPO stage's training reward, first half of the steps vs second half, per reward component, with
+    the collapse monitor's numbers: fraction of groups with zero reward variance and mean within-group std."""
+    steps = [h for h in log_history if "reward" in h and "step" in h]
+    if not steps:
+        return {}
+    half = max(1, len(steps) // 2)
+    first, second = steps[:half], steps[half:] or steps[-1:]
+
+    def mean(rows: list[dict[str, Any]], key: str) -> float | None:
+        vals = [float(r[key]) for r in rows if r.get(key) is not None]
+        return round(sum(vals) / len(vals), 4) if vals else None
+
+    keys = ["reward", *sorted(k for k in steps[0] if k.startswith("rewards/") and k.endswith("/mean"))]
+    return {
+        "steps": len(steps),
+        "first_half": {k: mean(first, k) for k in keys},
+        "second_half": {k: mean(second, k) for k in keys},
+        "per_step_reward": [round(float(h["reward"]), 4) for h in steps],
+        "frac_reward_zero_std": mean(steps, "frac_reward_zero_std"),
+        "group_std": {k.split("/")[1]: mean(steps, k) for k in sorted(steps[0])
+                      if k.startswith("collapse/") and k.endswith("/group_std")},
+        "clipped_ratio": mean(steps, "completions/clipped_ratio"),
+    }
 
 
 def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, text: bool = False, seed: int = 0,
@@ -131,13 +160,16 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, text: bool =
     grpo = timed_eval("grpo", str(stages[grpo_name]), grpo_dir / "eval", "SFT+GRPO")
     timings["total_s"] = round(time.time() - started, 1)
 
+    from armed.eval.report import load_run
+
+    trend = grpo_trend(next(iter(load_run(grpo_dir).logs.values()), []))
     runs = {"base": base, "sft": sft, "grpo": grpo}
     table = {name: _metric_means(res, plan.task) for name, res in runs.items()}
     report = render_report([root / "base", sft_dir, grpo_dir], root / "report",
                            labels=["base", "SFT", "SFT+GRPO"], title=f"armed demo ({mode}, seed {seed})")
     summary = {
         "mode": mode, "quick": quick, "seed": seed, "plan": asdict(plan), "task": plan.task,
-        "metrics": table, "timings": timings, "report": report["html"],
+        "metrics": table, "grpo_training": trend, "timings": timings, "report": report["html"],
         "run_dirs": {"base": str(root / "base"), "sft": str(sft_dir), "grpo": str(grpo_dir)},
         "git": base.get("git"), "packages": base.get("packages"),
     }
