@@ -2,10 +2,12 @@
 
 All methods use the same all-MiniLM-L6-v2 weights (the embedded ``minilm-l6`` folder) on the same GRPO-like
 batches: ``--prompts`` prompts per batch × groups of ``--group`` completions, each group drawing its answers
-from a few distinct candidates (repeats, as sampled groups have). Two scenarios: ``fresh`` — every batch has
+from a few distinct candidates (repeats, as sampled groups have). Three scenarios: ``fresh`` — every batch has
 new prompts and answers, so no embedding cache can help (pure compute); ``revisit`` — the same prompts again
 (a later epoch) with re-sampled groups, where armed's embedding cache holds the references and answers seen
-before. Timings are interleaved across methods (rotating order) so load from other processes hits all alike.
+before; ``dataset:<name>`` — a first epoch over a real dataset's train split (default ``medscan-vqa``), each
+group drawn from the answers the dataset gives to that question type: texts recur as often as in the data.
+Timings are interleaved across methods (rotating order) so load from other processes hits all alike.
 Rows:
 
 * ``semantic``            armed's registered ``semantic`` reward on tagged completions (extraction included)
@@ -86,6 +88,34 @@ def make_batches(n_batches: int, prompts: int, group: int, distinct: int, seed: 
     return [batch(p) for p in all_pools], [batch(p) for p in all_pools]
 
 
+def dataset_batches(n_batches: int, prompts: int, group: int, seed: int, name: str = "medscan-vqa",
+                    split: str = "train") -> list[dict[str, list]]:
+    """GRPO-like batches over a real dataset's first epoch: each prompt's reference is the sample's answer and
+    its group is drawn from the answers the dataset gives to questions of the same type (the answer space a
+    policy samples from on that benchmark), the reference among them. Texts recur exactly as often as they do
+    in the data, which is where an embedding cache can or cannot help."""
+    from collections import defaultdict
+
+    from armed.data import load_dataset
+
+    samples, _ = load_dataset(name, split=split)
+    rng = random.Random(seed)
+    rng.shuffle(samples)
+    pools: dict[str, list[str]] = defaultdict(list)
+    for s in samples:
+        pools[str(s.meta.get("question_type") or s.answer_type)].append(str(s.answer))
+    out = []
+    for b in range(n_batches):
+        refs, cands = [], []
+        for s in samples[b * prompts:(b + 1) * prompts]:
+            pool = pools[str(s.meta.get("question_type") or s.answer_type)]
+            refs += [str(s.answer)] * group
+            cands += [str(s.answer) if rng.random() < 0.4 else rng.choice(pool) for _ in range(group)]
+        out.append({"answer": refs, "candidates": cands,
+                    "completions": [f"<think>Looking at the image.</think><answer>{c}</answer>" for c in cands]})
+    return out
+
+
 def timed(methods: dict[str, Callable[[dict], Any]], batches: list[dict], warm_up: bool = True
           ) -> dict[str, dict[str, float]]:
     """Time every method on every batch, interleaved (method order rotates per batch) so that load from
@@ -129,12 +159,14 @@ def versions() -> dict[str, str | None]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batches", type=int, default=6, help="timed batches (+1 warm-up)")
+    ap.add_argument("--batches", type=int, default=30, help="timed batches (+1 warm-up)")
     ap.add_argument("--prompts", type=int, default=16, help="prompts per batch")
     ap.add_argument("--group", type=int, default=8, help="completions per prompt (GRPO group size)")
     ap.add_argument("--distinct", type=int, default=3, help="distinct answers a group draws from")
     ap.add_argument("--model", default="minilm-l6", help="armed model name of the sentence encoder")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dataset", default="medscan-vqa",
+                    help="third scenario: a first epoch over this registered dataset's train split ('' to skip)")
     ap.add_argument("--out", default=str(ROOT / "results" / "rewards.json"))
     args = ap.parse_args(argv)
 
@@ -189,8 +221,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     get_embedder(args.model, "cpu").clear_cache()
     results: dict[str, Any] = {"fresh": timed(methods, fresh)}
     results["revisit"] = timed(methods, revisit[1:], warm_up=False)
+    if args.dataset:
+        get_embedder(args.model).clear_cache()
+        get_embedder(args.model, "cpu").clear_cache()
+        stream = dataset_batches(args.batches, args.prompts, args.group, args.seed, args.dataset)
+        texts = [set(b["answer"]) | set(b["candidates"]) for b in stream]
+        seen: set[str] = set()
+        new = 0
+        for t in texts:
+            new += len(t - seen)
+            seen |= t
+        stats = {"distinct_texts_per_batch": round(sum(map(len, texts)) / len(texts), 1),
+                 "new_text_fraction": round(new / sum(map(len, texts)), 3)}
+        results[f"dataset:{args.dataset}"] = {**timed(methods, stream, warm_up=False), "_stream": stats}
 
     for scenario in results.values():
+        scenario = {k: v for k, v in scenario.items() if not k.startswith("_")}
         base = scenario.get("bert-score", {}).get("pairs_per_s")
         base_cpu = scenario.get("bert-score", {}).get("pairs_per_cpu_s")
         plain_rate = scenario["sentence-transformers"]["pairs_per_s"]
@@ -212,6 +258,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"\n{scenario}: {args.batches} batches of {args.prompts} prompts x {args.group} completions")
         print(f"{'method':<24}{'pairs/s':>9}{'vs bert-score':>15}{'(cpu)':>8}{'vs s-t':>8}{'cpu/wall':>10}")
         for name, row in rows.items():
+            if name.startswith("_"):
+                print(f"  stream: {row}")
+                continue
             vs_b = f"{row['vs_bert_score']:.2f}x" if row["vs_bert_score"] else "-"
             vs_c = f"{row['vs_bert_score_cpu']:.2f}x" if row["vs_bert_score_cpu"] else "-"
             print(f"{name:<24}{row['pairs_per_s']:>9.1f}{vs_b:>15}{vs_c:>8}{row['vs_sentence_transformers']:>7.2f}x"
