@@ -54,3 +54,22 @@ def test_demo_runs_base_sft_grpo_and_resumes(tmp_path, tiny_chat_lm, monkeypatch
 
 def _fail(*args, **kwargs):
     raise AssertionError("a finished stage ran again")
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+def test_cli_prints_the_comparison_and_the_training_trend(monkeypatch, steps):
+    from typer.testing import CliRunner
+
+    from armed.cli import app
+
+    logs = [_log(i + 1, 0.5 + 0.2 * i, 0.1 * i, 0.0) for i in range(steps)]
+    metrics = {"all/format_rate": 0.5, "open/f1": 0.25}
+    summary = {"task": "medscan-vqa", "plan": {"eval_limit": 10}, "seed": 0, "report": "r.html",
+               "metrics": {"base": metrics, "sft": metrics, "grpo": metrics}, "grpo_training": demo.grpo_trend(logs),
+               "timings": {"total_s": 12.0, "train_s": 10.0}}
+    monkeypatch.setattr(demo, "run_demo", lambda *a, **k: summary)
+    res = CliRunner().invoke(app, ["demo", "--quick"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "open/f1" in res.output and "25.0" in res.output
+    expected = "0.60 -> 1.00" if steps > 1 else f"{logs[-1]['reward']:.2f}"
+    assert "GRPO training reward" in res.output and expected in res.output

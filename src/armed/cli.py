@@ -358,10 +358,14 @@ def demo_command(
     trend = summary.get("grpo_training") or {}
     if trend:
         a, b = trend["first_half"], trend["second_half"]
-        parts = ", ".join(f"{k.split('/')[1]} {a[k]:.2f} -> {b[k]:.2f}" for k in a
+
+        def arrow(key: str) -> str:
+            return f"{a[key]:.2f} -> {b[key]:.2f}" if trend["steps"] > 1 else f"{b[key]:.2f}"
+
+        parts = ", ".join(f"{k.split('/')[1]} {arrow(k)}" for k in a
                           if k.startswith("rewards/") and a[k] is not None and b[k] is not None)
-        console.print(f"GRPO training reward, first vs second half of {trend['steps']} steps: "
-                      f"{a['reward']:.3f} -> {b['reward']:.3f} ({parts}); groups with zero reward variance: "
+        span = f"first vs second half of {trend['steps']} steps" if trend["steps"] > 1 else "1 step"
+        console.print(f"GRPO training reward ({span}): {arrow('reward')} ({parts}); groups with zero reward variance: "
                       f"{100 * (trend['frac_reward_zero_std'] or 0):.0f} %; mean within-group std: "
                       + ", ".join(f"{k} {v:.2f}" for k, v in trend["group_std"].items() if v is not None))
     t = summary["timings"]

@@ -64,21 +64,22 @@ class DemoPlan:
 
 # Measured on 2 idle cores (smolvlm-tiny): SFT ~10 s/step at batch 4, GRPO ~47 s/step with the KL reference model
 # (~32 s without: 8 completions of <= 64 tokens + rewards), eval ~1.5 s/question at batch 16.
-# Full: 1,043 s (seeds 0 and 1, docs/demo.md). Quick: 313 s with the reference model, so quick runs GRPO without
-# the KL term (beta 0), which also skips loading a second copy of the policy.
+# Full: 1,043 s (seeds 0 and 1, docs/demo.md). Quick measured 313 s with the reference model, 12 eval questions
+# and 2 GRPO steps (the first GRPO step, with the reward model loads and a 1.6 GB checkpoint, took 60 s), and
+# 304 s with beta 0 and 10 questions; so quick runs one GRPO step without the KL term (no second policy copy).
 QUICK = ("stages.1.beta=0.0",)
 PLANS: dict[tuple[str, bool], DemoPlan] = {
     ("vlm", False): DemoPlan("smolvlm-tiny", "medscan-vqa", "medscan-vqa", train_limit=512, eval_limit=48,
                              sft_steps=32, grpo_steps=10, num_generations=4, max_completion_length=64,
                              eval_max_new_tokens=80),
-    ("vlm", True): DemoPlan("smolvlm-tiny", "medscan-vqa", "medscan-vqa", train_limit=128, eval_limit=12,
-                            sft_steps=8, grpo_steps=2, num_generations=4, max_completion_length=64,
+    ("vlm", True): DemoPlan("smolvlm-tiny", "medscan-vqa", "medscan-vqa", train_limit=128, eval_limit=10,
+                            sft_steps=8, grpo_steps=1, num_generations=4, max_completion_length=64,
                             eval_max_new_tokens=64, overrides=QUICK),
     ("text", False): DemoPlan("smollm2-135m-instruct", "mmlu-med-open", "mmlu-med-open", train_limit=512,
                               eval_limit=48, sft_steps=32, grpo_steps=10, num_generations=4,
                               max_completion_length=64, eval_max_new_tokens=80),
     ("text", True): DemoPlan("smollm2-135m-instruct", "mmlu-med-open", "mmlu-med-open", train_limit=128,
-                             eval_limit=12, sft_steps=8, grpo_steps=2, num_generations=4,
+                             eval_limit=10, sft_steps=8, grpo_steps=1, num_generations=4,
                              max_completion_length=64, eval_max_new_tokens=64, overrides=QUICK),
 }
 
