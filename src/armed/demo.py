@@ -127,7 +127,7 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, text: bool =
              console: Any = None) -> dict[str, Any]:
     """Run (or resume) the demo; returns the content of ``demo.json``."""
     from armed.eval import evaluate
-    from armed.eval.report import render_report
+    from armed.eval.report import load_run, render_report
     from armed.train.config import load_config
     from armed.train.pipeline import run as run_pipeline
 
@@ -160,8 +160,6 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, text: bool =
     sft = timed_eval("sft", str(stages[sft_name]), sft_dir / "eval", "SFT")
     grpo = timed_eval("grpo", str(stages[grpo_name]), grpo_dir / "eval", "SFT+GRPO")
     timings["total_s"] = round(time.time() - started, 1)
-
-    from armed.eval.report import load_run
 
     trend = grpo_trend(next(iter(load_run(grpo_dir).logs.values()), []))
     runs = {"base": base, "sft": sft, "grpo": grpo}
