@@ -137,22 +137,11 @@ def test_distill_resumes_after_a_kill(tmp_path):
     assert summary["counts"]["kept"] == 1 and summary["counts"]["wrong"] == 1
 
 
-def test_local_teacher_runs_and_every_question_gets_a_verdict(tmp_path):
+def test_local_teacher_runs_and_every_question_gets_a_verdict(tmp_path, tiny_chat_lm):
     """A local transformers teacher (tiny random Llama with SmolLM2's tokenizer): random text is never kept."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     from armed.data.distill import local_teacher
-    from armed.models import resolve
 
-    folder = tmp_path / "teacher"
-    tokenizer = AutoTokenizer.from_pretrained(resolve("smollm2-135m-instruct"))
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
-                         bos_token_id=1, eos_token_id=2, pad_token_id=2)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    folder = tiny_chat_lm
     cfg = DistillConfig(dataset="toy", teacher=str(folder), max_new_tokens=4, batch_size=4, dtype="float32",
                         limit=3)
     teacher = local_teacher(cfg)
