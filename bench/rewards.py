@@ -101,14 +101,17 @@ def dataset_batches(n_batches: int, prompts: int, group: int, seed: int, name: s
     samples, _ = load_dataset(name, split=split)
     rng = random.Random(seed)
     rng.shuffle(samples)
+    def kind(sample) -> str:
+        return str(sample.meta.get("question_type") or sample.answer_type)
+
     pools: dict[str, list[str]] = defaultdict(list)
     for s in samples:
-        pools[str(s.meta.get("question_type") or s.answer_type)].append(str(s.answer))
+        pools[kind(s)].append(str(s.answer))
     out = []
     for b in range(n_batches):
         refs, cands = [], []
         for s in samples[b * prompts:(b + 1) * prompts]:
-            pool = pools[str(s.meta.get("question_type") or s.answer_type)]
+            pool = pools[kind(s)]
             refs += [str(s.answer)] * group
             cands += [str(s.answer) if rng.random() < 0.4 else rng.choice(pool) for _ in range(group)]
         out.append({"answer": refs, "candidates": cands,
