@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from armed.registry import REWARDS
+from armed.train.pipeline import build_reward
 
 NEEDS_SERVICE = {"perception_consistency"}  # needs the training policy attached (CAPO); judge_* need a server
 NEEDS_MODEL = {"semantic", "adaptive_semantic", "armed"}  # load MiniLM: run in the slow test
@@ -78,7 +79,7 @@ def _check(name: str, batch: dict) -> None:
     comps = batch["completions"]
     columns = {k: v for k, v in batch.items() if k != "completions"}
     metrics = {}
-    out = REWARDS.get(name)(
+    out = build_reward(name)(  # as training builds it: a registered factory or class is instantiated
         prompts=[[{"role": "user", "content": "q"}]] * len(comps), completions=comps, completion_ids=None,
         trainer_state=None, log_extra=lambda *a, **k: None, log_metric=lambda k, v: metrics.__setitem__(k, v),
         **columns,
