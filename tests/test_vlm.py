@@ -115,6 +115,8 @@ def test_one_trl_grpo_step_from_image_paths(family, tiny_lm, tiny_llava, tmp_pat
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
+    from armed.train.probe import RewardProbe
+
     paths = []
     for i in range(2):
         paths.append(str(tmp_path / f"scan{i}.png"))
@@ -134,9 +136,13 @@ def test_one_trl_grpo_step_from_image_paths(family, tiny_lm, tiny_llava, tmp_pat
                       max_completion_length=6, max_steps=1, report_to=[], use_cpu=True, save_strategy="no")
     trainer = GRPOTrainer(model=model, reward_funcs=length_reward, args=args, train_dataset=Dataset.from_list(rows),
                           processing_class=processor)
+    probe = RewardProbe(trainer, [("length", length_reward)], None, prompts=2, output_dir=tmp_path / "out")
+    trainer.add_callback(probe)  # samples both prompts, with their images, before and after the step
     trainer.train()
-    assert seen == ["CT"] * 4
+    assert seen == ["CT"] * (4 + 2 * 4)  # the training step's 4 completions, then the probe's 2 x (2 x 2)
     assert trainer.state.global_step == 1
+    assert probe.result["prompts"] == 2 and probe.result["summary"]["length"]["before"] > 0
+    assert [len(r["completions_after"]) for r in probe.result["rows"]] == [2, 2]
 
 
 def test_smolvlm_tiny_is_registered():

@@ -64,11 +64,15 @@ def resolve_dtype(dtype: str, device: str) -> str:
     return "float32"
 
 
-def _load_images(paths: list[str]) -> list[Any]:
+def _load_images(images: list[Any]) -> list[Any]:
+    """RGB PIL images from paths (or from PIL images, as a ``datasets.Image`` column decodes them)."""
     from PIL import Image
 
     out = []
-    for p in paths:
+    for p in images:
+        if isinstance(p, Image.Image):
+            out.append(p.convert("RGB"))
+            continue
         with Image.open(p) as im:
             out.append(im.convert("RGB"))
     return out
@@ -98,6 +102,17 @@ class TransformersGenerator:
 
     def generate(self, prompts: list[list[dict]], images: list[list[str]], config: GenerationConfig
                  ) -> list[str]:
+        kwargs: dict[str, Any] = {"max_new_tokens": config.max_new_tokens, "do_sample": config.do_sample}
+        if config.do_sample:
+            kwargs.update(temperature=config.temperature, top_p=config.top_p)
+        else:  # silence "temperature is set but do_sample=False" from models' generation_config defaults
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        return self.generate_with(prompts, images, **kwargs)
+
+    def generate_with(self, prompts: list[list[dict]], images: list[list[Any]], **generate_kwargs: Any
+                      ) -> list[str]:
+        """Completions for chat prompts with ``model.generate(**generate_kwargs)`` (e.g. a trainer's own
+        ``generation_config``); images are paths or PIL images, one list per prompt."""
         import torch
 
         texts = self._render(prompts)
@@ -115,14 +130,10 @@ class TransformersGenerator:
             self.tokenizer.padding_side = old_side
         device = next(self.model.parameters()).device
         inputs = inputs.to(device)
-        kwargs: dict[str, Any] = {"max_new_tokens": config.max_new_tokens, "do_sample": config.do_sample,
-                                  "pad_token_id": self.tokenizer.pad_token_id}
-        if config.do_sample:
-            kwargs.update(temperature=config.temperature, top_p=config.top_p)
-        else:  # silence "temperature is set but do_sample=False" from models' generation_config defaults
-            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if "generation_config" not in generate_kwargs:  # a full config (a trainer's) carries its own
+            generate_kwargs.setdefault("pad_token_id", self.tokenizer.pad_token_id)
         with torch.inference_mode():
-            out = self.model.generate(**inputs, **kwargs)
+            out = self.model.generate(**inputs, **generate_kwargs)
         new = out[:, inputs["input_ids"].shape[1]:]
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)
 

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -129,6 +130,7 @@ class AdaptiveScaler:
         self.buffer: deque[float] = deque(maxlen=buffer_size)
         self.steps = 0
         self._last: dict[str, float] = {}
+        self._frozen = False
 
     # -- the map -------------------------------------------------------------------------------------------
 
@@ -171,7 +173,12 @@ class AdaptiveScaler:
         return batch
 
     def update_and_transform(self, raw: Sequence[float | None]) -> list[float | None]:
-        """Gather → update the history → map this batch's raw scores (one call per reward step)."""
+        """Gather → update the history → map this batch's raw scores (one call per reward step).
+
+        Inside :meth:`frozen` it only maps: the history and the last-batch stats stay as they are.
+        """
+        if self._frozen:
+            return self.transform(raw)
         batch = self.update(raw)
         out = self.transform(raw)
         adapted_batch = _finite(self.transform(batch)) if batch else []
@@ -185,6 +192,16 @@ class AdaptiveScaler:
             "adapted_mean": float(np.mean(adapted_batch)) if adapted_batch else 0.0,
         }
         return out
+
+    @contextmanager
+    def frozen(self) -> Iterator[AdaptiveScaler]:
+        """Score without learning: two sets of completions scored inside get the same τ and scale (the reward
+        probe compares a stage's first and last policy this way) and the training history is not touched."""
+        self._frozen = True
+        try:
+            yield self
+        finally:
+            self._frozen = False
 
     def stats(self) -> dict[str, float]:
         """τ, scale and history size now, and raw vs adapted std/mean of the last batch (all processes)."""

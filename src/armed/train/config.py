@@ -182,8 +182,14 @@ class LoggingSection:
         "Warn when at least this fraction of groups has zero reward variance ...", default=0.5)
     collapse_patience: int = _help("... for this many consecutive logging steps.", default=3)
     progress: bool = _help("Show a rich progress bar with ETA.", default=True)
+    reward_probe: int = _help(
+        "GRPO stages: sample this many fixed training prompts (num_generations each) before the first and after "
+        "the last step and score both with the stage's rewards -> <stage>/reward_probe.json, a low-noise check "
+        "that the stage raised its reward (armed.train.probe). 0 = off.", default=0)
 
     def __post_init__(self) -> None:
+        if self.reward_probe < 0:
+            raise ConfigError(f"logging.reward_probe must be >= 0 (prompts), got {self.reward_probe}")
         for r in self.report_to:
             if r not in REPORTERS:
                 raise ConfigError(did_you_mean(r, REPORTERS, "logging.report_to entry"))

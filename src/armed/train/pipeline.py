@@ -486,6 +486,11 @@ def run(cfg: PipelineConfig, *, resume: bool = False, extra_callbacks: list | No
                           CollapseMonitor(cfg.logging.collapse_threshold, cfg.logging.collapse_patience)]
             trainer = grpo_builder.build(model, processor, dataset, wrapped, args,
                                          None if adapter else peft_config(cfg), callbacks)
+            if cfg.logging.reward_probe:
+                from armed.train.probe import RewardProbe
+
+                trainer.add_callback(RewardProbe(trainer, rewards, stage.reward_weights, cfg.logging.reward_probe,
+                                                 stage_dir, seed=cfg.seed))
         logger.info("stage %s: %s from %s%s", stage.name, stage.type, current,
                     f", resuming {checkpoint}" if checkpoint else "")
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
