@@ -7,25 +7,9 @@ import json
 import pytest
 from transformers import TrainerCallback
 
-from armed.data.loader import Loader, LoadReport
-from armed.data.schema import Sample
-from armed.registry import DATASETS, REWARDS
+from armed.registry import REWARDS
 from armed.train.config import load_config
 from armed.train.pipeline import STATE_FILE, last_complete_checkpoint, run
-
-QUESTIONS = [("Is the lung collapsed?", "yes"), ("Is there a fracture?", "no"), ("Which organ is shown?", "liver"),
-             ("Is this a CT scan?", "yes")]
-
-
-@DATASETS.register("test-train-tiny", description="four questions for the pipeline tests")
-class _TinyLoader(Loader):
-    needs_path = False
-
-    def load(self, path=None, split=None, *, skip_bad=False, **options):
-        samples = [Sample(id=str(i), source="tiny", split="train", question=q, answer=a,
-                          answer_type="closed" if a in ("yes", "no") else "open")
-                   for i, (q, a) in enumerate(QUESTIONS)]
-        return samples, LoadReport(rows_read=len(samples), kept=len(samples))
 
 
 class _Scaler:

@@ -7,26 +7,10 @@ import math
 
 import pytest
 
-from armed.data.loader import Loader, LoadReport
-from armed.data.schema import Sample
-from armed.registry import DATASETS, REWARDS
+from armed.registry import REWARDS
 from armed.rewards.adaptive import AdaptiveScaler
 from armed.train.config import load_config
 from armed.train.probe import BEFORE_FILE, RESULT_FILE, describe, paired_summary, probe_indices, score_groups
-
-QUESTIONS = [("Is the lung collapsed?", "yes"), ("Is there a fracture?", "no"), ("Which organ is shown?", "liver"),
-             ("Is this a CT scan?", "yes")]
-
-
-@DATASETS.register("test-probe-tiny", description="four questions for the reward-probe tests")
-class _TinyLoader(Loader):
-    needs_path = False
-
-    def load(self, path=None, split=None, *, skip_bad=False, **options):
-        samples = [Sample(id=str(i), source="tiny", split="train", question=q, answer=a,
-                          answer_type="closed" if a in ("yes", "no") else "open")
-                   for i, (q, a) in enumerate(QUESTIONS)]
-        return samples, LoadReport(rows_read=len(samples), kept=len(samples))
 
 
 def test_probe_indices_are_a_seeded_subset():
@@ -104,7 +88,7 @@ def _config(model, out, probe, save_steps=10):
              "max_completion_length": 8, "learning_rate": 1e-3, "max_steps": 2, "save_steps": save_steps}
     return load_config({
         "model": {"name": str(model), "dtype": "float32"},
-        "data": {"dataset": "test-probe-tiny", "split": "train"},
+        "data": {"dataset": "test-train-tiny", "split": "train"},
         "logging": {"report_to": ["none"], "progress": False, "log_completions": False, "reward_probe": probe},
         "output_dir": str(out), "stages": [stage],
     })
