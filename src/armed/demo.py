@@ -71,7 +71,7 @@ class DemoPlan:
 QUICK = ("stages.1.beta=0.0",)
 # The demo's GRPO batch and learning rate, fixed here for its time budget and its measured results
 # (docs/demo.md): 2 prompts x 4 completions per step at lr 2e-6. The recipe's cpu variant trains on 4 prompts
-# per step at 1e-5 for 30 steps and probes the reward before/after (configs/armed.yaml, docs/training.md).
+# per step at 3e-5 for 30 steps and probes the reward before/after (configs/armed.yaml, docs/training.md).
 DEMO_GRPO = ("stages.1.per_device_train_batch_size=8", "stages.1.learning_rate=2e-6", "logging.reward_probe=0")
 PLANS: dict[tuple[str, bool], DemoPlan] = {
     ("vlm", False): DemoPlan("smolvlm-tiny", "medscan-vqa", "medscan-vqa", train_limit=512, eval_limit=48,

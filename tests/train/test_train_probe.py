@@ -141,6 +141,23 @@ def test_resumed_stage_keeps_the_probe_of_its_first_policy(tiny_chat_lm, tmp_pat
     assert [c for r in result["rows"] for c in r["completions_before"]] == before["completions"]
 
 
+def test_probe_samples_with_the_trainers_settings(tmp_path):
+    from types import SimpleNamespace
+
+    from armed.train.probe import RewardProbe
+
+    args = SimpleNamespace(num_generations=2, max_completion_length=8, temperature=0.9, top_p=0.95, top_k=0,
+                           min_p=None, repetition_penalty=1.1)
+    trainer = SimpleNamespace(args=args, train_dataset=[{"prompt": f"q{i}", "id": str(i)} for i in range(5)])
+    probe = RewardProbe(trainer, [], None, prompts=3, output_dir=tmp_path, seed=0)
+    assert [r["id"] for r in probe.rows] == [str(i) for i in probe_indices(5, 3, 0)]
+    # generation in vLLM (no trainer.generation_config): the same settings for transformers' generate
+    assert probe._generation_kwargs() == {"max_new_tokens": 8, "do_sample": True, "temperature": 0.9,
+                                          "top_p": 0.95, "top_k": 0, "min_p": None, "repetition_penalty": 1.1}
+    trainer.generation_config = config = object()  # transformers generation: the trainer's own config
+    assert probe._generation_kwargs() == {"generation_config": config}
+
+
 def test_reward_probe_must_not_be_negative():
     from armed.train.config import ConfigError
 

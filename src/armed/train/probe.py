@@ -116,14 +116,11 @@ def _nanmean(values: Sequence[float]) -> float:
 
 
 def _scalers(rewards: Sequence[tuple[str, Any]]) -> list[Any]:
-    out = []
-    for _, reward in rewards:
-        for obj in (reward, getattr(reward, "reward", None)):
-            scaler = getattr(obj, "scaler", None)
-            if scaler is not None and hasattr(scaler, "frozen"):
-                out.append(scaler)
-                break
-    return out
+    """The adaptive scalers that can score without learning (:meth:`AdaptiveScaler.frozen`)."""
+    from armed.train.callbacks import _scaler_of
+
+    found = [_scaler_of(r) or _scaler_of(getattr(r, "reward", None)) for _, r in rewards]
+    return [s for s in found if s is not None and hasattr(s, "frozen")]
 
 
 class RewardProbe(TrainerCallback):
@@ -155,7 +152,7 @@ class RewardProbe(TrainerCallback):
             return {"generation_config": config}
         args = self.trainer.args  # vLLM generation: the same settings for transformers' generate
         return {"max_new_tokens": args.max_completion_length, "do_sample": True, "temperature": args.temperature,
-                "top_p": args.top_p, "top_k": args.top_k or None, "min_p": args.min_p,
+                "top_p": args.top_p, "top_k": args.top_k, "min_p": args.min_p,
                 "repetition_penalty": args.repetition_penalty}
 
     def sample(self) -> tuple[list[str], list[list[int]]]:
