@@ -117,3 +117,20 @@ def test_generator_direct_left_padding(tiny_model_dir):
     alone = [gen.generate([short], [[]], cfg)[0], gen.generate([long], [[]], cfg)[0]]
     assert together == alone
     assert tok.padding_side == "right"  # restored after generation
+
+
+def test_generator_ids_stop_after_the_first_eos_as_grpo_trainer_cuts_them(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    gen = TransformersGenerator(AutoModelForCausalLM.from_pretrained(tiny_model_dir), tok, is_vlm=False)
+    prompts = [[{"role": "user", "content": "lung ?"}], [{"role": "user", "content": "which modality is this ?"}]]
+    greedy = {"max_new_tokens": 6, "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    full = gen.generate_ids(prompts, [[], []], eos_token_ids=[], **greedy)
+    assert [len(ids) for ids in full] == [6, 6]
+    stop = full[0][2]  # make row 0's third token an end-of-sequence token: generation and the cut stop there
+    cut = gen.generate_ids(prompts, [[], []], eos_token_ids=[stop], eos_token_id=stop, **greedy)
+    assert cut[0] == full[0][:full[0].index(stop) + 1] and cut[0][-1] == stop
+    assert cut[1] == (full[1][:full[1].index(stop) + 1] if stop in full[1] else full[1])  # no padding kept
+    assert gen.generate_with(prompts, [[], []], eos_token_id=stop, **greedy) == tok.batch_decode(
+        cut, skip_special_tokens=True)

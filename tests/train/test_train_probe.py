@@ -96,6 +96,7 @@ def _config(model, out, probe, save_steps=10):
 
 def test_grpo_stage_writes_the_probe_and_trains_exactly_as_without_it(tiny_chat_lm, tmp_path):
     import torch
+    from transformers import AutoTokenizer
 
     from armed.train.pipeline import run
 
@@ -112,6 +113,8 @@ def test_grpo_stage_writes_the_probe_and_trains_exactly_as_without_it(tiny_chat_
     assert [len(r["completions_before"]) for r in result["rows"]] == [2, 2, 2]
     before = json.loads((tmp_path / "probed" / "grpo" / BEFORE_FILE).read_text())
     assert [c for r in result["rows"] for c in r["completions_before"]] == before["completions"]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_lm)  # the generated ids, as GRPOTrainer passes them
+    assert tokenizer.batch_decode(before["completion_ids"], skip_special_tokens=True) == before["completions"]
     assert describe(result).startswith("reward probe (3 training prompts x 2 samples, step 0 -> 2): reward ")
     # sampling ran under a forked RNG: the trained weights are bit-identical to the run without the probe
     a, b = _final_weights(tmp_path / "plain" / "grpo"), _final_weights(tmp_path / "probed" / "grpo")

@@ -11,6 +11,7 @@ new tokens are ``output[:, prompt_len:]``. Images are opened with PIL only when 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -113,6 +114,14 @@ class TransformersGenerator:
                       ) -> list[str]:
         """Completions for chat prompts with ``model.generate(**generate_kwargs)`` (e.g. a trainer's own
         ``generation_config``); images are paths or PIL images, one list per prompt."""
+        return self.tokenizer.batch_decode(self.generate_ids(prompts, images, **generate_kwargs),
+                                           skip_special_tokens=True)
+
+    def generate_ids(self, prompts: list[list[dict]], images: list[list[Any]], *,
+                     eos_token_ids: Sequence[int] | None = None, **generate_kwargs: Any) -> list[list[int]]:
+        """The new token ids of each completion up to and including its first end-of-sequence token, padding
+        dropped: what GRPOTrainer passes its rewards as ``completion_ids``. ``eos_token_ids`` default to the
+        tokenizer's and the model's generation config's, as GRPOTrainer collects them."""
         import torch
 
         texts = self._render(prompts)
@@ -134,8 +143,17 @@ class TransformersGenerator:
             generate_kwargs.setdefault("pad_token_id", self.tokenizer.pad_token_id)
         with torch.inference_mode():
             out = self.model.generate(**inputs, **generate_kwargs)
-        new = out[:, inputs["input_ids"].shape[1]:]
-        return self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        eos = set(self._eos_token_ids() if eos_token_ids is None else eos_token_ids)
+        rows = []
+        for seq in out[:, inputs["input_ids"].shape[1]:].tolist():
+            end = next((i + 1 for i, token in enumerate(seq) if token in eos), len(seq))
+            rows.append(seq[:end])
+        return rows
+
+    def _eos_token_ids(self) -> list[int]:
+        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids = [configured] if isinstance(configured, int) else list(configured or [])
+        return [self.tokenizer.eos_token_id, *ids]
 
 
 class VLLMGenerator:

@@ -156,7 +156,8 @@ class RewardProbe(TrainerCallback):
                 "repetition_penalty": args.repetition_penalty}
 
     def sample(self) -> tuple[list[str], list[list[int]]]:
-        """``samples`` completions per probe row (grouped by row) and their token ids."""
+        """``samples`` completions per probe row (grouped by row) and their token ids, cut after the first
+        end-of-sequence token with the trainer's own EOS ids, as GRPOTrainer gives them to rewards."""
         import torch
         from trl.models import unwrap_model_for_generation
 
@@ -166,7 +167,7 @@ class RewardProbe(TrainerCallback):
         processor = trainer.processing_class
         tokenizer = getattr(processor, "tokenizer", processor)
         was_training = trainer.model.training
-        texts: list[str] = []
+        ids: list[list[int]] = []
         with ExitStack() as stack:
             model = stack.enter_context(unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator))
             stack.enter_context(torch.random.fork_rng(devices=[]))
@@ -175,12 +176,11 @@ class RewardProbe(TrainerCallback):
             kwargs = self._generation_kwargs()
             for start in range(0, len(self.rows), self.batch_size):
                 batch = [row for row in self.rows[start:start + self.batch_size] for _ in range(self.samples)]
-                texts += generator.generate_with([r["prompt"] for r in batch],
-                                                 [r.get("images") or [] for r in batch], **kwargs)
+                ids += generator.generate_ids([r["prompt"] for r in batch], [r.get("images") or [] for r in batch],
+                                              eos_token_ids=getattr(trainer, "eos_token_ids", None), **kwargs)
         if was_training:
             trainer.model.train()
-        ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        return texts, ids
+        return tokenizer.batch_decode(ids, skip_special_tokens=True), ids
 
     # -- callback ------------------------------------------------------------------------------------------
 
