@@ -108,9 +108,10 @@ def main() -> None:
     for r in runs:
         s = r["probe"]["reward"]
         zero = r["frac_reward_zero_std"]
+        kl = r["kl_end"] if r["kl_end"] is not None else float("nan")
         stds = ", ".join(f"{k} {v['mean']:.2f} / {v['min']:.2f}" for k, v in r["group_std"].items())
         print(f"{r['run'][-24:]:<24} {r['seed']:>4} {s['before']:>8.3f} -> {s['after']:.3f} "
-              f"({s['diff']:+.3f} ± {s['se']:.3f}) {r['kl_end'] or float('nan'):>7.3f} "
+              f"({s['diff']:+.3f} ± {s['se']:.3f}) {kl:>7.3f} "
               f"{zero['mean'] if zero else float('nan'):>8.0%}  {stds}")
     for name, v in result["pooled"].items():
         between = f"{v['se_between_runs']:.3f}" if v["se_between_runs"] is not None else "n/a"
