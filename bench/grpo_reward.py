@@ -63,7 +63,8 @@ def summarise_run(run: Path) -> dict:
         "probe": probe["summary"], "probe_prompts": probe["prompts"], "probe_samples": probe["samples"],
         "kl_end": logs["kl"][-1] if logs.get("kl") else None,
         "frac_reward_zero_std": {"mean": statistics.fmean(zero), "max": max(zero)} if zero else None,
-        "group_std": {k.split("/")[1]: {"mean": statistics.fmean(v), "min": min(v)}
+        "group_std": {k.split("/")[1]: {"mean": statistics.fmean(v), "min": min(v), "zero_steps": sum(x == 0 for x in v),
+                                        "steps": len(v)}
                       for k, v in logs.items() if k.startswith("collapse/") and k.endswith("/group_std")},
         "stage": {k: grpo.get(k) for k in ("learning_rate", "beta", "num_generations", "per_device_train_batch_size",
                                            "max_steps", "temperature", "rewards", "reward_weights")},
@@ -104,12 +105,13 @@ def main() -> None:
     Path(a.results).parent.mkdir(parents=True, exist_ok=True)
     Path(a.results).write_text(json.dumps(result, indent=2))
     print(f"{'run':<24} {'seed':>4} {'reward before -> after (diff ± SE)':>36} {'KL end':>7} {'zero-var':>8}  "
-          "within-group std per reward, mean / min over steps")
+          "within-group std per reward: mean / min over steps")
     for r in runs:
         s = r["probe"]["reward"]
         zero = r["frac_reward_zero_std"]
         kl = r["kl_end"] if r["kl_end"] is not None else float("nan")
-        stds = ", ".join(f"{k} {v['mean']:.2f} / {v['min']:.2f}" for k, v in r["group_std"].items())
+        stds = ", ".join(f"{k} {v['mean']:.2f} / {v['min']:.2f} ({v['zero_steps']} of {v['steps']} steps 0)"
+                         for k, v in r["group_std"].items())
         print(f"{r['run'][-24:]:<24} {r['seed']:>4} {s['before']:>8.3f} -> {s['after']:.3f} "
               f"({s['diff']:+.3f} ± {s['se']:.3f}) {kl:>7.3f} "
               f"{zero['mean'] if zero else float('nan'):>8.0%}  {stds}")

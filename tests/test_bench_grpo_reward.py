@@ -37,7 +37,8 @@ def test_runs_are_summarised_from_probe_and_logs_and_pooled_with_both_errors(tmp
     b = bench.summarise_run(_run(tmp_path / "b", 2, -0.1, 0.1, kl=[0.02, 0.4], zero=[0.0, 0.5]))
     assert (a["seed"], a["kl_end"], a["stage"]["learning_rate"]) == (1, pytest.approx(0.2), 3e-5)
     assert a["frac_reward_zero_std"] == {"mean": 0.5, "max": 0.75}
-    assert a["group_std"] == {"armed": {"mean": pytest.approx(0.15), "min": pytest.approx(0.1)}}
+    assert a["group_std"] == {"armed": {"mean": pytest.approx(0.15), "min": pytest.approx(0.1), "zero_steps": 0,
+                                        "steps": 2}}
     p = bench.pooled([a, b], "reward")
     assert (p["mean_diff"], p["runs_up"], p["runs"]) == (pytest.approx(0.1), 1, 2)
     assert p["se_between_runs"] == pytest.approx(0.2)  # stdev(0.3, -0.1) / sqrt(2)
