@@ -29,6 +29,13 @@ def test_overrides_are_typed_by_the_field_they_land_on():
     assert [s.name for s in cfg.stages] == ["0-sft", "1-grpo"]
 
 
+def test_a_yaml_yes_or_no_stays_a_word_in_a_string_trainer_argument():
+    # YAML 1.1 reads `no` as False; TRL's save_strategy wants the word.
+    cfg = load_config(BASE, ["stages.1.save_strategy=no", "stages.1.bf16=no"])
+    assert cfg.stages[1].args["save_strategy"] == "no"
+    assert cfg.stages[1].args["bf16"] is False  # a bool field keeps the bool
+
+
 def test_default_variant_is_cpu_and_variants_apply_before_overrides():
     cpu = load_config(BASE)
     assert cpu.data.limit == 8 and cpu.stages[1].args["max_steps"] == 3

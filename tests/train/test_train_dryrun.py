@@ -79,3 +79,12 @@ def test_mixed_precision_follows_the_resolved_dtype(tmp_path):
     assert trainer_config(cfg.stages[0], cfg, tmp_path, "bfloat16").bf16 is True
     cfg = load_config("grpo", ["stages.0.bf16=false"])
     assert trainer_config(cfg.stages[0], cfg, tmp_path, "bfloat16").bf16 is False  # a stage's own setting wins
+
+
+def test_only_the_two_newest_checkpoints_are_kept_unless_a_stage_says_otherwise(tmp_path):
+    from armed.train.pipeline import trainer_config
+
+    cfg = load_config("grpo")
+    assert trainer_config(cfg.stages[0], cfg, tmp_path, "float32").save_total_limit == 2
+    cfg = load_config("grpo", ["stages.0.save_total_limit=5"])
+    assert trainer_config(cfg.stages[0], cfg, tmp_path, "float32").save_total_limit == 5

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from transformers import TrainerCallback
 
@@ -23,7 +21,7 @@ def test_grpo_recipe_runs_two_steps_on_smollm2(tmp_path):
     cfg = load_config("grpo", [
         f"output_dir={tmp_path}", "data.limit=4", "logging.report_to=[none]", "logging.progress=false",
         "logging.log_completions=false", "stages.0.max_steps=2", "stages.0.num_generations=2",
-        "stages.0.per_device_train_batch_size=2", "stages.0.max_completion_length=16", "stages.0.save_steps=2",
+        "stages.0.per_device_train_batch_size=2", "stages.0.max_completion_length=16", "stages.0.save_strategy=no",
         "data.dataset=mmlu-med", "data.split=train"])
     logs = _Logs()
     outputs = run(cfg, extra_callbacks=[logs])
@@ -34,5 +32,5 @@ def test_grpo_recipe_runs_two_steps_on_smollm2(tmp_path):
         assert "rewards/accuracy/mean" in entry and "rewards/format_partial/mean" in entry
         assert 0.0 <= entry["frac_reward_zero_std"] <= 1.0
     assert any(k.startswith("collapse/format_partial/") for entry in steps for k in entry)
-    marker = json.loads((tmp_path / "grpo" / "checkpoint-2" / "armed_checkpoint.json").read_text())
-    assert marker["global_step"] == 2
+    # No checkpoint here (1.6 GB with the optimizer): checkpoints and resume are tested on a tiny model.
+    assert not list((tmp_path / "grpo").glob("checkpoint-*"))

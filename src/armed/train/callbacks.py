@@ -28,10 +28,11 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from armed.train.pipeline import CHECKPOINT_MARKER
+
 logger = logging.getLogger(__name__)
 
 REWARD_STATE_FILE = "armed_rewards.pt"
-CHECKPOINT_MARKER = "armed_checkpoint.json"
 _ZERO = 1e-6
 
 

@@ -465,6 +465,8 @@ def _coerce_trl(f: dataclasses.Field, value: Any, path: str) -> Any:
         return value
     if float in simple and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if str in simple and isinstance(value, bool):  # YAML 1.1 reads `save_strategy: no` as False
+        return "yes" if value else "no"
     if str in simple:
         return str(value)
     choices = ", ".join(t.__name__ for t in simple) + (", null" if allows_none else "")

@@ -279,6 +279,7 @@ def trainer_config(stage: StageSection, cfg: PipelineConfig, stage_dir: Path, dt
         "logging_steps": cfg.logging.logging_steps,
         "save_strategy": "steps",
         "save_steps": 50,
+        "save_total_limit": 2,  # resume needs the newest marked checkpoint; a full-FT one is 3x the weights
         "disable_tqdm": cfg.logging.progress,  # the rich progress bar replaces tqdm
     }
     args.update(stage.args)
